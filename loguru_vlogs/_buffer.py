@@ -1,0 +1,121 @@
+"""The bounded buffer between the callers and the worker: a deque guarded by a Condition.
+
+Records are numbered in the order they are accepted. The buffer always holds a contiguous
+run of the newest accepted numbers (appends at the right; batches and ``drop_oldest`` take
+from the left), so "everything accepted up to N is resolved" is a cheap check, without a
+number stored per record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+#: Reasons a record is counted as dropped (the keys of ``stats()["dropped"]``).
+DROP_REASONS = (
+    "buffer_full",  # overflow="drop_oldest"/"drop_newest": the buffer was full
+    "block_timeout",  # overflow="block": no room within block_timeout
+    "encode_error",  # the record could not be turned into a line at all
+    "rejected",  # the server refused the batch with a non-retryable status (4xx)
+    "shutdown",  # not delivered within shutdown_timeout at close/exit
+    "recursion",  # logged from the sink's own worker thread (never shipped, by design)
+)
+
+
+class Buffer:
+    """Bounded FIFO of encoded lines plus the counters that must change under the same lock."""
+
+    def __init__(
+        self,
+        *,
+        max_records: int,
+        max_bytes: int,
+        overflow: str,
+        block_timeout: float,
+        batch_size: int,
+        batch_bytes: int,
+    ) -> None:
+        self.cond = threading.Condition(threading.Lock())
+        self.lines: deque[bytes] = deque()
+        self.nbytes = 0
+        #: number of the newest accepted record (the first record is 1)
+        self.accepted = 0
+        self.dropped: dict[str, int] = {}
+        #: monotonic time the oldest unsent record arrived (valid while ``lines`` is non-empty)
+        self.oldest = 0.0
+        self._max_records = max_records
+        self._max_bytes = max_bytes
+        self._overflow = overflow
+        self._block_timeout = block_timeout
+        self._batch_size = batch_size
+        self._batch_bytes = batch_bytes
+
+    def count_drop(self, reason: str, n: int = 1) -> None:
+        """Count ``n`` dropped records; call with ``cond`` held."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+    def _full(self, size: int) -> bool:
+        return len(self.lines) >= self._max_records or (
+            self.nbytes + size > self._max_bytes and bool(self.lines)
+        )
+
+    def put(self, line: bytes) -> str | None:
+        """Append one line; returns the drop reason when a record was dropped, else None."""
+        size = len(line)
+        dropped = None
+        with self.cond:
+            if self._full(size):
+                if self._overflow == "drop_newest":
+                    self.count_drop("buffer_full")
+                    return "buffer_full"
+                if self._overflow == "block":
+                    deadline = time.monotonic() + self._block_timeout
+                    while self._full(size):
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            self.count_drop("block_timeout")
+                            return "block_timeout"
+                        self.cond.notify_all()  # make sure the worker is sending
+                        self.cond.wait(remaining)
+                else:
+                    while self._full(size):
+                        self.nbytes -= len(self.lines.popleft())
+                        self.count_drop("buffer_full")
+                        dropped = "buffer_full"
+            lines = self.lines
+            lines.append(line)
+            self.nbytes += size
+            self.accepted += 1
+            n = len(lines)
+            if n == 1:
+                self.oldest = time.monotonic()
+                self.cond.notify_all()
+            elif n >= self._batch_size or self.nbytes >= self._batch_bytes:
+                self.cond.notify_all()
+        return dropped
+
+    def take(self, max_records: int, max_bytes: int) -> list[bytes]:
+        """Pop a batch from the left: up to ``max_records`` lines, and ``max_bytes`` once one is in.
+
+        Call with ``cond`` held.
+        """
+        lines = self.lines
+        batch: list[bytes] = []
+        total = 0
+        while lines and len(batch) < max_records:
+            size = len(lines[0]) + 1
+            if batch and total + size > max_bytes:
+                break
+            batch.append(lines.popleft())
+            total += size
+        self.nbytes -= total - len(batch)
+        # ``oldest`` is left as it is: what remains arrived after it, so keeping that time
+        # sends the rest a little early rather than late.
+        if len(lines) < self._max_records:
+            self.cond.notify_all()  # writers blocked by overflow="block" may go on
+        return batch
+
+    def front_number(self) -> int:
+        """Number of the oldest buffered record (``accepted + 1`` when empty)."""
+        return self.accepted - len(self.lines) + 1

@@ -1,0 +1,354 @@
+"""``VLogsSink``: loguru's StreamSink protocol (write / stop / complete) wired to the engine."""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import inspect
+import multiprocessing
+import multiprocessing.util
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Generator, Mapping, Sequence
+from typing import Any
+
+from ._buffer import Buffer
+from ._config import Settings, build_settings
+from ._diag import RateLimited, emit
+from ._record import RecordEncoder
+from ._transport import Transport, Urllib3Transport
+from ._worker import Worker
+
+#: Grace given to records that reach ``stop()`` after the exit budget is spent (loguru's
+#: ``enqueue=True`` queue is drained after our atexit hook) when the server is answering.
+_LATE_GRACE = 0.5
+
+
+class _Done:
+    """An awaitable that is already finished: ``await sink.complete()`` returns at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return iter(())  # type: ignore[return-value]
+
+
+_DONE = _Done()
+
+
+async def _coroutine_template() -> None:  # pragma: no cover - only its __code__ is used
+    """Lends its code object to :class:`_CompleteFunction`."""
+
+
+class _CompleteFunction:
+    """``complete`` as loguru needs it on Python 3.10/3.11.
+
+    Loguru calls ``sink.complete()`` only when ``inspect.iscoroutinefunction`` says yes,
+    and a real ``async def`` would do nothing on a plain ``logger.complete()`` (the
+    coroutine is never awaited). This object looks like a coroutine function to
+    ``inspect`` (function-like attributes, the code object of an ``async def``) but does
+    its work when called and returns an already-finished awaitable.
+    """
+
+    __code__ = _coroutine_template.__code__
+    __defaults__ = None
+    __kwdefaults__ = None
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._work = work
+        self.__name__ = "complete"
+        self.__qualname__ = "VLogsSink.complete"
+        self.__annotations__: dict[str, Any] = {}
+        self.__doc__ = getattr(work, "__doc__", None)
+
+    def __call__(self) -> _Done:
+        self._work()
+        return _DONE
+
+
+def _make_complete(work: Callable[[], object]) -> Callable[[], _Done]:
+    if sys.version_info >= (3, 12):
+
+        def complete() -> _Done:
+            work()
+            return _DONE
+
+        complete.__doc__ = work.__doc__
+        return inspect.markcoroutinefunction(complete)  # type: ignore[no-any-return,unused-ignore]
+    return _CompleteFunction(work)
+
+
+_SINKS: weakref.WeakSet[VLogsSink] = weakref.WeakSet()
+_exit_started: float | None = None
+
+
+def _at_exit() -> None:
+    """Flush every live sink within its ``shutdown_timeout``, all budgets counted from now."""
+    global _exit_started  # noqa: PLW0603 - one process-wide fact: the interpreter is exiting
+    _exit_started = time.monotonic()
+    for sink in list(_SINKS):
+        sink._shutdown(_exit_started + sink.settings.shutdown_timeout)
+
+
+def _after_fork_in_child() -> None:
+    for sink in list(_SINKS):
+        sink._reset_after_fork()
+
+
+atexit.register(_at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+class VLogsSink:
+    """A loguru sink that ships every record to VictoriaLogs as one JSON line.
+
+    ``logger.add(VLogsSink(url="http://localhost:9428"))``. See the README for every option,
+    the field schema and the delivery guarantees.
+    """
+
+    def __init__(
+        self,
+        url: str | Sequence[str],
+        *,
+        stream_fields: Sequence[str] | str = ("service", "host"),
+        fields: Mapping[str, str | int | float | bool] | None = None,
+        service: str | None = None,
+        host: str | None = None,
+        batch_size: int = 1000,
+        batch_bytes: int = 1024 * 1024,
+        flush_interval: float = 1.0,
+        buffer_size: int = 100_000,
+        buffer_bytes: int = 64 * 1024 * 1024,
+        overflow: str = "drop_oldest",
+        block_timeout: float = 1.0,
+        compression: str | None = "gzip",
+        compression_level: int | None = None,
+        timeout: float = 5.0,
+        shutdown_timeout: float = 5.0,
+        account_id: int | None = None,
+        project_id: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        bearer_token: str | None = None,
+        verify: bool = True,
+        ca_certs: str | None = None,
+        client_cert: str | None = None,
+        client_key: str | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        warn_interval: float = 10.0,
+    ) -> None:
+        self._kwargs: dict[str, Any] = {
+            k: v for k, v in locals().items() if k not in ("self", "__class__")
+        }
+        self.settings: Settings = build_settings(**self._kwargs)
+        # Resolved once, so a pickled copy (spawn) reports the same service and host.
+        self._kwargs["service"] = self.settings.service
+        self._kwargs["host"] = self.settings.host
+        static: dict[str, Any] = dict(self.settings.fields)
+        static["service"] = self.settings.service
+        static["host"] = self.settings.host
+        self._encoder = RecordEncoder(static_fields=static)
+        self._transport_factory: Callable[[], Transport] = lambda: Urllib3Transport(self.settings)
+        self._build_engine()
+        self.complete = _make_complete(self._complete)
+        _SINKS.add(self)
+
+    def _build_engine(self) -> None:
+        s = self.settings
+        self._buffer = Buffer(
+            max_records=s.buffer_size,
+            max_bytes=s.buffer_bytes,
+            overflow=s.overflow,
+            block_timeout=s.block_timeout,
+            batch_size=s.batch_size,
+            batch_bytes=s.batch_bytes,
+        )
+        self._warn = RateLimited(s.warn_interval)
+        self._worker = Worker(s, self._buffer, self._transport_factory, self._warn)
+        self._armed = False
+        self._arm_lock = threading.Lock()
+        self._received = 0
+        self._finalizer_pid = 0
+
+    # -- loguru's protocol ---------------------------------------------------------------------
+
+    def write(self, message: str) -> None:
+        """Encode one record and buffer it; never performs I/O, never raises."""
+        try:
+            if threading.get_ident() == self._worker.ident:
+                # A record made on our own worker thread (stdlib logging routed into loguru):
+                # shipping it would feed the sink its own traffic.
+                self._count_unaccepted("recursion")
+                return
+            if not self._armed:
+                self._arm()
+            record = getattr(message, "record", None)
+            if record is None:
+                record = _plain_record(str(message))
+            line = self._encoder.encode(record, message)
+        except Exception as exc:  # noqa: BLE001 - a bad record must never reach the caller
+            self._count_unaccepted("encode_error")
+            self._warn.warn("encode", f"a record could not be encoded and was dropped: {exc!r}")
+            return
+        reason = self._buffer.put(line)
+        if reason is not None:
+            self._warn.warn(
+                "overflow",
+                f"buffer full ({self.settings.buffer_size} records), overflow="
+                f"{self.settings.overflow!r}: records dropped ({reason}); see sink.stats()",
+            )
+
+    __call__ = write
+
+    def stop(self) -> None:
+        """Called by loguru on ``remove()`` and at exit: send what is buffered, then stop."""
+        now = time.monotonic()
+        if _exit_started is None:
+            deadline = now + self.settings.shutdown_timeout
+        else:
+            deadline = _exit_started + self.settings.shutdown_timeout
+            if self._worker.counters["consecutive_failures"] == 0:
+                deadline = max(deadline, now + _LATE_GRACE)
+        self._shutdown(deadline)
+
+    def _complete(self) -> None:
+        """Wait until every record written before the call is delivered (or counted as failed).
+
+        Returns early when an attempt fails (the records stay buffered for retry) or when
+        nothing progresses for ``timeout`` seconds.
+        """
+        try:
+            self._worker.drain(
+                deadline=None, stop_on_failure=True, idle=self.settings.timeout + 1.0
+            )
+        except Exception as exc:  # noqa: BLE001 - complete() runs under loguru's lock: never raise
+            emit(f"complete() failed: {exc!r}")
+
+    # -- explicit API ----------------------------------------------------------------------------
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (default: ``shutdown_timeout``) for delivery.
+
+        Returns True when every record written before the call was delivered or counted.
+        """
+        wait = self.settings.shutdown_timeout if timeout is None else timeout
+        return self._worker.drain(deadline=time.monotonic() + wait, stop_on_failure=False)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Send what is buffered within ``timeout`` seconds (default: ``shutdown_timeout``), stop.
+
+        Returns True when nothing was left undelivered. Writing again restarts the sink.
+        """
+        wait = self.settings.shutdown_timeout if timeout is None else timeout
+        return self._shutdown(time.monotonic() + wait)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this sink in this process (see the README for each key)."""
+        worker = self._worker
+        with self._buffer.cond:
+            counters = dict(worker.counters)
+            dropped = dict(self._buffer.dropped)
+            in_flight = len(worker._inflight) if worker._inflight is not None else 0
+            buffered = len(self._buffer.lines)
+            buffered_bytes = self._buffer.nbytes
+            received = self._received + self._buffer.accepted
+        return {
+            "received": received,
+            "accepted": self._buffer.accepted,
+            "sent": counters["sent"],
+            "dropped": dropped,
+            "dropped_total": sum(dropped.values()),
+            "buffered": buffered,
+            "buffered_bytes": buffered_bytes,
+            "in_flight": in_flight,
+            "requests": counters["requests"],
+            "failed_requests": counters["failed_requests"],
+            "retries": counters["retries"],
+            "bytes_raw": counters["bytes_raw"],
+            "bytes_sent": counters["bytes_sent"],
+            "consecutive_failures": counters["consecutive_failures"],
+            "last_error": counters["last_error"],
+            "last_success": counters["last_success"],
+            "repairs": dict(self._encoder.repairs),
+        }
+
+    def __repr__(self) -> str:
+        urls = [e.display for e in self.settings.endpoints]
+        shown = urls[0] if len(urls) == 1 else urls
+        return (
+            f"VLogsSink(url={shown!r}, service={self.settings.service!r}, "
+            f"stream_fields={list(self.settings.stream_fields)!r})"
+        )
+
+    # -- pickling (spawn / forkserver): configuration only ------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self._kwargs)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        url = state.pop("url")
+        self.__init__(url, **state)  # type: ignore[misc]
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _count_unaccepted(self, reason: str) -> None:
+        with self._buffer.cond:
+            self._received += 1
+            self._buffer.count_drop(reason)
+
+    def _arm(self) -> None:
+        """First write in this process: start the worker; in a multiprocessing child, make
+        sure the buffer is flushed at its exit (it leaves through ``os._exit``, skipping atexit).
+        """
+        with self._arm_lock:
+            if self._armed:
+                return
+            self._worker.start()
+            pid = os.getpid()
+            if multiprocessing.parent_process() is not None and self._finalizer_pid != pid:
+                self._finalizer_pid = pid
+                multiprocessing.util.Finalize(self, self.stop, exitpriority=100)
+            self._armed = True
+
+    def _shutdown(self, deadline: float) -> bool:
+        """Deliver until ``deadline``; report on stderr what could not be delivered."""
+        try:
+            with self._buffer.cond:
+                before = self._buffer.dropped.get("shutdown", 0)
+            self._worker.stop(deadline)
+            self._armed = False
+            with self._buffer.cond:
+                lost = self._buffer.dropped.get("shutdown", 0) - before
+                last_error = self._worker.counters["last_error"]
+            if lost:
+                urls = ", ".join(e.display for e in self.settings.endpoints)
+                emit(
+                    f"{lost} records could not be delivered to {urls} in time "
+                    f"(shutdown_timeout={self.settings.shutdown_timeout:g}s); "
+                    f"last error: {last_error or 'none'}"
+                )
+            return lost == 0
+        except Exception as exc:  # noqa: BLE001 - loguru stops the other handlers only if we return
+            emit(f"stopping the sink failed: {exc!r}")
+            return False
+
+    def _reset_after_fork(self) -> None:
+        """In a forked child: fresh locks, empty buffer (the parent sends its own), no thread."""
+        self._build_engine()
+
+
+def _plain_record(text: str) -> dict[str, Any]:
+    """A minimal record for ``sink("text")`` called outside loguru."""
+    now = datetime.datetime.now().astimezone()
+    return {
+        "message": text,
+        "time": now,
+        "level": None,
+        "extra": {},
+        "exception": None,
+    }

@@ -1,0 +1,87 @@
+"""The retry policy: which outcomes retry, backoff bounds, Retry-After parsing."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from loguru_vlogs._retry import MAX_RETRY_AFTER, Backoff, classify, parse_retry_after
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, "ok"),
+        (204, "ok"),
+        (None, "retry"),
+        (429, "retry"),
+        (500, "retry"),
+        (502, "retry"),
+        (503, "retry"),
+        (408, "retry"),
+        (400, "reject"),
+        (401, "reject"),
+        (403, "reject"),
+        (404, "reject"),
+        (405, "reject"),
+        (413, "reject"),
+        (302, "reject"),
+    ],
+)
+def test_statuses_are_classified(status: int | None, verdict: str) -> None:
+    """2xx accepted; 429, 5xx and no answer retried; config/auth errors rejected."""
+    assert verdict == classify(status)
+
+
+def test_backoff_grows_exponentially_up_to_the_cap() -> None:
+    """The ceiling doubles per failure from base and never passes cap."""
+    b = Backoff(base=0.5, cap=4.0)
+    ceilings = []
+    for _ in range(6):
+        b = b.next()
+        ceilings.append(b.ceiling())
+    assert [0.5, 1.0, 2.0, 4.0, 4.0, 4.0] == ceilings
+    assert b.reset().ceiling() == 0.0
+
+
+def test_backoff_survives_huge_attempt_counts() -> None:
+    """A long outage does not overflow the float."""
+    assert Backoff(base=1.0, cap=30.0, attempt=5000).ceiling() == 30.0
+
+
+def test_full_jitter_stays_within_the_ceiling() -> None:
+    """Delays are spread over [0, ceiling]."""
+    rng = random.Random(7)
+    b = Backoff(base=1.0, cap=8.0, attempt=4)
+    delays = [b.delay(rng=rng) for _ in range(500)]
+    assert all(0 <= d <= 8.0 for d in delays)
+    assert min(delays) < 1.0
+    assert max(delays) > 7.0
+
+
+def test_retry_after_is_a_floor() -> None:
+    """The server's Retry-After is never undercut by jitter."""
+    rng = random.Random(1)
+    assert all(Backoff(attempt=1).delay(3.0, rng=rng) >= 3.0 for _ in range(50))
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("7", 7.0),
+        (" 0 ", 0.0),
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("99999", MAX_RETRY_AFTER),
+        ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0),
+        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
+    ],
+)
+def test_retry_after_parses_seconds_and_http_dates(
+    header: str | None, expected: float | None
+) -> None:
+    """Seconds or an HTTP date; past dates mean now; absurd values are capped."""
+    now = 1445412480.0  # 2015-10-21 07:28:00 UTC
+    assert expected == parse_retry_after(header, now=now)

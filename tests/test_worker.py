@@ -1,0 +1,295 @@
+"""Buffer and worker with an in-memory transport: triggers, overflow, drain, stop, retries."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from loguru_vlogs._buffer import Buffer
+from loguru_vlogs._transport import Outcome
+
+from .helpers import FakeTransport, make_worker, wait_for
+
+
+def line(i: int) -> bytes:
+    return b'{"_msg":"m%d"}' % i
+
+
+def test_a_full_batch_is_sent_without_waiting_for_the_interval() -> None:
+    """batch_size records trigger a send long before flush_interval."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport, batch_size=10, flush_interval=60.0)
+    worker.start()
+    for i in range(10):
+        buffer.put(line(i))
+    assert wait_for(lambda: len(transport.lines()) == 10, timeout=2.0)
+    assert [line(i) for i in range(10)] == transport.lines()
+    worker.stop(time.monotonic() + 1)
+
+
+def test_batch_bytes_triggers_a_send() -> None:
+    """Enough bytes trigger a send even below batch_size."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport, batch_size=1000, batch_bytes=1024, flush_interval=60.0)
+    worker.start()
+    big = b'{"_msg":"' + b"x" * 600 + b'"}'
+    buffer.put(big)
+    buffer.put(big)
+    assert wait_for(lambda: len(transport.sent) >= 1, timeout=2.0)
+    worker.stop(time.monotonic() + 1)
+    assert [big, big] == transport.lines()
+
+
+def test_a_lone_record_goes_after_flush_interval() -> None:
+    """One record waits at most flush_interval before it is sent."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport, flush_interval=0.2)
+    worker.start()
+    started = time.monotonic()
+    buffer.put(line(1))
+    assert wait_for(lambda: transport.lines() == [line(1)], timeout=2.0)
+    waited = time.monotonic() - started
+    assert 0.15 <= waited < 1.5
+    worker.stop(time.monotonic() + 1)
+
+
+def test_batches_respect_batch_size_and_order() -> None:
+    """2500 records go as batches of at most batch_size, in order."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport, batch_size=1000, flush_interval=0.05)
+    for i in range(2500):
+        buffer.put(line(i))
+    worker.start()
+    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
+    assert [line(i) for i in range(2500)] == transport.lines()
+    assert all(len(batch) <= 1000 for _, batch in transport.sent)
+    worker.stop(time.monotonic() + 1)
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_overflow_drops_are_counted(policy: str) -> None:
+    """A full buffer drops by policy and counts every drop as buffer_full."""
+    buffer = Buffer(
+        max_records=5,
+        max_bytes=10**9,
+        overflow=policy,
+        block_timeout=0,
+        batch_size=5,
+        batch_bytes=10**9,
+    )
+    for i in range(8):
+        buffer.put(line(i))
+    assert {"buffer_full": 3} == buffer.dropped
+    kept = (
+        [line(i) for i in range(3, 8)] if policy == "drop_oldest" else [line(i) for i in range(5)]
+    )
+    assert kept == list(buffer.lines)
+
+
+def test_buffer_bytes_bound_the_memory_too() -> None:
+    """Beyond max_bytes the oldest records go, even if the record count is low."""
+    buffer = Buffer(
+        max_records=100,
+        max_bytes=1000,
+        overflow="drop_oldest",
+        block_timeout=0,
+        batch_size=5,
+        batch_bytes=10**9,
+    )
+    for _ in range(5):
+        buffer.put(b"x" * 300)
+    assert buffer.nbytes <= 1000
+    assert 3 == len(buffer.lines)
+    assert {"buffer_full": 2} == buffer.dropped
+
+
+def test_block_policy_waits_for_room_then_gives_up_with_a_count() -> None:
+    """overflow='block' waits at most block_timeout, then drops the record as block_timeout."""
+    buffer = Buffer(
+        max_records=2,
+        max_bytes=10**9,
+        overflow="block",
+        block_timeout=0.1,
+        batch_size=2,
+        batch_bytes=10**9,
+    )
+    buffer.put(line(1))
+    buffer.put(line(2))
+    started = time.monotonic()
+    assert "block_timeout" == buffer.put(line(3))
+    assert 0.08 <= time.monotonic() - started < 1.0
+    assert {"block_timeout": 1} == buffer.dropped
+
+
+def test_block_policy_resumes_when_the_worker_makes_room() -> None:
+    """A blocked writer continues as soon as a batch leaves the buffer."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(
+        transport,
+        buffer_size=10,
+        batch_size=10,
+        overflow="block",
+        block_timeout=5.0,
+        flush_interval=0.01,
+    )
+    worker.start()
+    for i in range(100):
+        assert buffer.put(line(i)) is None
+    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
+    assert [line(i) for i in range(100)] == transport.lines()
+    worker.stop(time.monotonic() + 1)
+
+
+def test_retryable_failures_are_retried_until_accepted() -> None:
+    """503, 429 and connection errors are retried; the batch arrives once."""
+    transport = FakeTransport(
+        [
+            Outcome(status=503),
+            Outcome(status=None, error="refused"),
+            Outcome(status=429, retry_after="0"),
+        ]
+    )
+    worker, buffer = make_worker(
+        transport, backoff_base=0.01, backoff_max=0.02, flush_interval=0.01
+    )
+    worker.start()
+    buffer.put(line(1))
+    assert wait_for(lambda: transport.lines() == [line(1)], timeout=5.0)
+    assert 3 == worker.counters["retries"]
+    assert 0 == worker.counters["consecutive_failures"]
+    worker.stop(time.monotonic() + 1)
+
+
+def test_a_rejected_batch_is_dropped_and_counted_and_the_sink_goes_on() -> None:
+    """A 400 drops that batch (reason 'rejected'); the next batch is sent."""
+    transport = FakeTransport([Outcome(status=400, body="bad tenant")])
+    worker, buffer = make_worker(transport, batch_size=2, flush_interval=0.01)
+    worker.start()
+    buffer.put(line(1))
+    buffer.put(line(2))
+    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
+    buffer.put(line(3))
+    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
+    assert {"rejected": 2} == buffer.dropped
+    assert [line(3)] == transport.lines()
+    assert "HTTP 400 bad tenant" in worker.counters["last_error"]
+    worker.stop(time.monotonic() + 1)
+
+
+def test_drain_returns_on_failure_when_asked() -> None:
+    """complete() semantics: a failed attempt ends the wait; the records stay buffered."""
+    transport = FakeTransport([Outcome(status=None, error="refused")] * 50)
+    worker, buffer = make_worker(transport, backoff_base=5.0, backoff_max=10.0)
+    worker.start()
+    buffer.put(line(1))
+    started = time.monotonic()
+    assert not worker.drain(deadline=time.monotonic() + 5, stop_on_failure=True)
+    assert time.monotonic() - started < 2.0
+    with buffer.cond:
+        assert not worker.drained(buffer.accepted)
+    worker.stop(time.monotonic() + 0.2)
+
+
+def test_drain_interrupts_a_long_backoff() -> None:
+    """A drain after a failure retries at once instead of sleeping out the backoff."""
+    transport = FakeTransport([Outcome(status=503)])
+    worker, buffer = make_worker(
+        transport, backoff_base=30.0, backoff_max=30.0, flush_interval=0.01
+    )
+    worker.start()
+    buffer.put(line(1))
+    assert wait_for(lambda: transport.attempts == 1, timeout=2.0)
+    started = time.monotonic()
+    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
+    assert time.monotonic() - started < 2.0
+    worker.stop(time.monotonic() + 1)
+
+
+def test_stop_delivers_everything_buffered() -> None:
+    """stop() sends what is left, even below every trigger."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport, flush_interval=60.0)
+    worker.start()
+    for i in range(7):
+        buffer.put(line(i))
+    worker.stop(time.monotonic() + 2)
+    assert [line(i) for i in range(7)] == transport.lines()
+    assert not worker.alive()
+
+
+def test_stop_with_a_dead_server_ends_at_the_deadline_and_counts_the_rest() -> None:
+    """With every attempt failing, stop() returns by its deadline; the rest is 'shutdown'."""
+    transport = FakeTransport([Outcome(status=None, error="refused")] * 10_000)
+    worker, buffer = make_worker(transport, backoff_base=0.01, backoff_max=0.05)
+    worker.start()
+    for i in range(30):
+        buffer.put(line(i))
+    started = time.monotonic()
+    worker.stop(started + 0.5)
+    assert time.monotonic() - started < 1.0
+    assert {"shutdown": 30} == buffer.dropped
+
+
+def test_stop_does_not_wait_for_a_hung_request_past_the_deadline() -> None:
+    """A server that never answers cannot hold stop() past its deadline."""
+    transport = FakeTransport()
+    transport.gate.clear()
+    worker, buffer = make_worker(transport, flush_interval=0.01, timeout=30.0)
+    worker.start()
+    buffer.put(line(1))
+    assert transport.entered.wait(2.0)
+    started = time.monotonic()
+    worker.stop(started + 0.3)
+    assert time.monotonic() - started < 1.0
+    assert {"shutdown": 1} == buffer.dropped
+    transport.gate.set()
+
+
+def test_stop_without_a_thread_delivers_inline() -> None:
+    """When no worker thread runs (fork child, exit), stop() sends on the caller's thread."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport)
+    buffer.put(line(1))
+    worker.stop(time.monotonic() + 2)
+    assert [line(1)] == transport.lines()
+
+
+def test_failed_endpoint_is_skipped_while_others_carry_the_load() -> None:
+    """With two endpoints, a failure on one sends the batch to the other at once."""
+    transport = FakeTransport([Outcome(status=None, error="refused")])
+    worker, buffer = make_worker(
+        transport,
+        url=["http://a:1", "http://b:1"],
+        backoff_base=30.0,
+        backoff_max=30.0,
+        flush_interval=0.01,
+    )
+    worker.start()
+    buffer.put(line(1))
+    assert wait_for(lambda: transport.lines() == [line(1)], timeout=2.0)
+    assert "http://b:1" == transport.sent[0][0]
+    worker.stop(time.monotonic() + 1)
+
+
+def test_concurrent_writers_lose_nothing() -> None:
+    """8 threads x 2000 records: everything accepted is sent exactly once."""
+    transport = FakeTransport()
+    worker, buffer = make_worker(transport, batch_size=500, flush_interval=0.01)
+    worker.start()
+
+    def produce(t: int) -> None:
+        for i in range(2000):
+            buffer.put(b"%d-%d" % (t, i))
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert worker.drain(deadline=time.monotonic() + 10, stop_on_failure=False)
+    lines = transport.lines()
+    assert 16000 == len(lines)
+    assert 16000 == len(set(lines))
+    worker.stop(time.monotonic() + 1)
