@@ -18,6 +18,7 @@ DROP_REASONS = (
     "block_timeout",  # overflow="block": no room within block_timeout
     "encode_error",  # the record could not be turned into a line at all
     "rejected",  # the server refused the batch with a non-retryable status (4xx)
+    "retry_exhausted",  # still failing after retry_max_elapsed seconds
     "shutdown",  # not delivered within shutdown_timeout at close/exit
     "recursion",  # logged from the sink's own worker thread (never shipped, by design)
 )

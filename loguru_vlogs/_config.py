@@ -78,6 +78,7 @@ class Settings:
     client_key: str | None
     backoff_base: float
     backoff_max: float
+    retry_max_elapsed: float | None
     warn_interval: float
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
@@ -121,17 +122,23 @@ def _type_name(value: object) -> str:
 def _number(name: str, value: object, *, positive: bool) -> float:
     """A finite int/float; ``positive``: > 0, else >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"Invalid {name}: it should be a number, not {_type_name(value)}: {value!r}")
+        raise TypeError(
+            f"Invalid {name}: it should be a number, not {_type_name(value)}: {value!r}"
+        )
     if not math.isfinite(value):
         raise ValueError(f"Invalid {name}: it should be a finite number, not: {value!r}")
     if value < 0 or (positive and value == 0):
-        raise ValueError(f"Invalid {name}: it should be {'> 0' if positive else '>= 0'}, not: {value!r}")
+        raise ValueError(
+            f"Invalid {name}: it should be {'> 0' if positive else '>= 0'}, not: {value!r}"
+        )
     return float(value)
 
 
 def _integer(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Invalid {name}: it should be an integer, not {_type_name(value)}: {value!r}")
+        raise TypeError(
+            f"Invalid {name}: it should be an integer, not {_type_name(value)}: {value!r}"
+        )
     if value < minimum:
         raise ValueError(f"Invalid {name}: it should be >= {minimum}, not: {value!r}")
     return value
@@ -318,6 +325,7 @@ def build_settings(
     client_key: object,
     backoff_base: object,
     backoff_max: object,
+    retry_max_elapsed: object,
     warn_interval: object,
 ) -> Settings:
     """Validate every argument of ``VLogsSink`` and return the frozen settings."""
@@ -355,6 +363,9 @@ def build_settings(
     backoff_base = _number("backoff_base", backoff_base, positive=True)
     backoff_max = _number("backoff_max", backoff_max, positive=True)
     warn_interval = _number("warn_interval", warn_interval, positive=False)
+    max_elapsed = None
+    if retry_max_elapsed is not None:
+        max_elapsed = _number("retry_max_elapsed", retry_max_elapsed, positive=True)
     if batch_size > buffer_size:
         raise ValueError(
             f"Invalid batch_size: it should not exceed buffer_size ({buffer_size}), not: {batch_size}"
@@ -457,6 +468,7 @@ def build_settings(
         client_key=key,
         backoff_base=backoff_base,
         backoff_max=backoff_max,
+        retry_max_elapsed=max_elapsed,
         warn_interval=warn_interval,
     )
 

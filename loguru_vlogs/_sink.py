@@ -19,7 +19,7 @@ from ._buffer import Buffer
 from ._config import Settings, build_settings
 from ._diag import RateLimited, emit
 from ._record import RecordEncoder
-from ._transport import Transport, Urllib3Transport
+from ._transport import Transport, Urllib3Transport, clear_muted_threads
 from ._worker import Worker
 
 #: Grace given to records that reach ``stop()`` after the exit budget is spent (loguru's
@@ -94,6 +94,8 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
+    # The parent's worker threads do not exist here; their idents may be reused.
+    clear_muted_threads()
     for sink in list(_SINKS):
         sink._reset_after_fork()
 
@@ -140,6 +142,7 @@ class VLogsSink:
         client_key: str | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        retry_max_elapsed: float | None = None,
         warn_interval: float = 10.0,
     ) -> None:
         self._kwargs: dict[str, Any] = {

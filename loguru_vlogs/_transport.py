@@ -109,6 +109,11 @@ def unmute_thread(ident: int | None) -> None:
         _THREAD_FILTER.idents.discard(ident)
 
 
+def clear_muted_threads() -> None:
+    """Forget every muted thread (in a forked child, none of them exists)."""
+    _THREAD_FILTER.idents.clear()
+
+
 class Urllib3Transport:
     """One ``PoolManager`` for all endpoints: keep-alive, quiet reconnects after ``Connection: close``."""
 

@@ -55,6 +55,7 @@ class Worker:
         self._kick = 0
         self._inflight: list[bytes] | None = None
         self._inflight_first = 0
+        self._inflight_failed = False
         self._backoffs = [
             Backoff(settings.backoff_base, settings.backoff_max) for _ in settings.endpoints
         ]
@@ -223,6 +224,7 @@ class Worker:
                         batch = buffer.take(settings.batch_size, settings.batch_bytes)
                         self._inflight = batch
                         self._inflight_first = first
+                        self._inflight_failed = False
                         return batch
                     buffer.cond.wait(settings.flush_interval - waited)
                 elif self._stopping or inline:
@@ -244,12 +246,37 @@ class Worker:
     def _deliver(self, batch: list[bytes]) -> None:
         body = b"\n".join(batch)
         payload = self._compress(body)
-        cond = self.buffer.cond
+        started = time.monotonic()
         while True:
-            with cond:
+            attempt = self._next_attempt(batch, started)
+            if attempt is None:
+                return
+            index, timeout = attempt
+            if self._transport is None:
+                self._transport = self._transport_factory()
+            endpoint = self.settings.endpoints[index]
+            outcome = self._transport.send(endpoint, payload, self._headers[index], timeout)
+            if self._settle(batch, index, outcome, len(body), len(payload)):
+                return
+
+    def _next_attempt(self, batch: list[bytes], started: float) -> tuple[int, float] | None:
+        """``(endpoint, timeout)`` of the next try, after any backoff; None when resolved."""
+        max_elapsed = self.settings.retry_max_elapsed
+        with self.buffer.cond:
+            while True:
                 if self._inflight is not batch:
-                    return  # abandoned by stop(): already counted
+                    return None  # abandoned by stop(): already counted
                 now = time.monotonic()
+                if (
+                    max_elapsed is not None
+                    and self._inflight_failed
+                    and now - started > max_elapsed
+                ):
+                    self.buffer.count_drop("retry_exhausted", len(batch))
+                    self._inflight = None
+                    self.buffer.cond.notify_all()
+                    last_error = self.counters["last_error"]
+                    break
                 index, wait = self._pick_endpoint(now)
                 if wait > 0:
                     self._sleep(wait)
@@ -259,13 +286,14 @@ class Worker:
                     timeout = min(timeout, self._deadline - now)
                     if timeout < _MIN_ATTEMPT:
                         self._abandon()
-                        return
-            if self._transport is None:
-                self._transport = self._transport_factory()
-            endpoint = self.settings.endpoints[index]
-            outcome = self._transport.send(endpoint, payload, self._headers[index], timeout)
-            if self._settle(batch, index, outcome, len(body), len(payload)):
-                return
+                        return None
+                return index, timeout
+        self._warn.warn(
+            "exhausted",
+            f"gave up a batch of {len(batch)} records after retrying for {max_elapsed:g}s "
+            f"(retry_max_elapsed); last error: {last_error}",
+        )
+        return None
 
     def _sleep(self, seconds: float) -> None:
         """Back off for ``seconds`` (cond held) unless drain()/stop() asks for a try now."""
@@ -321,6 +349,7 @@ class Worker:
                 counters["retries"] += 1
                 counters["consecutive_failures"] += 1
                 self.failures += 1
+                self._inflight_failed = True
                 backoff = self._backoffs[index].next()
                 self._backoffs[index] = backoff
                 delay = backoff.delay(parse_retry_after(outcome.retry_after))

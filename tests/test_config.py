@@ -96,7 +96,11 @@ def make(**kwargs: Any) -> VLogsSink:
             r"^Invalid flush_interval: it should be a number, not str",
         ),
         ({"buffer_size": -1}, ValueError, r"^Invalid buffer_size: it should be >= 1, not: -1$"),
-        ({"buffer_bytes": 1000}, ValueError, r"^Invalid buffer_bytes: it should be >= 1048576, not: 1000$"),
+        (
+            {"buffer_bytes": 1000},
+            ValueError,
+            r"^Invalid buffer_bytes: it should be >= 1048576, not: 1000$",
+        ),
         (
             {"overflow": "drop"},
             ValueError,
@@ -115,7 +119,11 @@ def make(**kwargs: Any) -> VLogsSink:
             r"^Invalid compression_level: it should be an integer",
         ),
         ({"timeout": 0}, ValueError, r"^Invalid timeout: it should be > 0, not: 0$"),
-        ({"shutdown_timeout": -0.5}, ValueError, r"^Invalid shutdown_timeout: it should be >= 0, not: -0.5$"),
+        (
+            {"shutdown_timeout": -0.5},
+            ValueError,
+            r"^Invalid shutdown_timeout: it should be >= 0, not: -0.5$",
+        ),
         ({"account_id": -1}, ValueError, r"^Invalid account_id: it should be in 0..4294967295"),
         ({"account_id": 2**32}, ValueError, r"^Invalid account_id: it should be in 0..4294967295"),
         (

@@ -1,0 +1,110 @@
+"""Short scripts that log and exit: every line delivered, never a hang, losses reported."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loguru_vlogs.testing import FakeVictoriaLogs
+
+from .test_sink import closed_port_url
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(body: str, timeout: float = 30.0) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run ``body`` in a fresh interpreter; returns the result and its wall time."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(body)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    return result, time.monotonic() - started
+
+
+@pytest.fixture
+def server() -> Iterator[FakeVictoriaLogs]:
+    with FakeVictoriaLogs() as srv:
+        yield srv
+
+
+SCRIPT = """
+    import sys
+    from loguru import logger
+    from loguru_vlogs import VLogsSink
+    logger.remove()
+    logger.add(VLogsSink({url!r}, flush_interval=60, shutdown_timeout={shutdown}, timeout={shutdown}){add})
+    for i in range({n}):
+        logger.bind(i=i).info("line {{}}", i)
+    {tail}
+"""
+
+
+def script(url: str, *, n: int = 1000, shutdown: float = 5.0, add: str = "", tail: str = "") -> str:
+    return SCRIPT.format(url=url, n=n, shutdown=shutdown, add=add, tail=tail)
+
+
+def test_a_script_that_just_exits_delivers_every_line(server: FakeVictoriaLogs) -> None:
+    """No remove(), no complete(): the exit hook sends all 1000 lines."""
+    result, _ = run_script(script(server.url))
+    assert 0 == result.returncode, result.stderr
+    assert "" == result.stderr
+    assert 1000 == server.count()
+    assert set(range(1000)) == {int(r["i"]) for r in server.rows(limit=2000)}
+
+
+def test_enqueue_records_pending_at_exit_are_delivered(server: FakeVictoriaLogs) -> None:
+    """With enqueue=True, loguru drains its queue after our exit hook: those lines still arrive."""
+    result, _ = run_script(script(server.url, add=", enqueue=True"))
+    assert 0 == result.returncode, result.stderr
+    assert 1000 == server.count()
+
+
+def test_an_uncaught_exception_still_ships_the_last_lines(server: FakeVictoriaLogs) -> None:
+    """A crashing script delivers what it logged, including the error logged just before."""
+    tail = "logger.error('about to crash')\n    raise SystemExit(3)"
+    result, _ = run_script(script(server.url, n=10, tail=tail))
+    assert 3 == result.returncode
+    assert 11 == server.count()
+
+
+def test_with_the_server_down_the_script_exits_within_shutdown_timeout() -> None:
+    """Server down: exit after ~shutdown_timeout, and stderr says how much was lost."""
+    result, elapsed = run_script(script(closed_port_url(), shutdown=1.0))
+    assert 0 == result.returncode
+    assert "loguru-vlogs: 1000 records could not be delivered" in result.stderr
+    # Interpreter start + imports take well under a second here; the bound is the promise.
+    assert elapsed < 1.0 + 0.5 + 2.0
+
+
+def test_with_a_server_that_never_answers_the_script_still_exits(server: FakeVictoriaLogs) -> None:
+    """A hung server (accepts, never answers) cannot hold the exit past shutdown_timeout."""
+    server.delay_next(100, 30.0)
+    result, elapsed = run_script(script(server.url, n=50, shutdown=1.0))
+    assert 0 == result.returncode
+    assert "50 records could not be delivered" in result.stderr
+    assert elapsed < 1.0 + 0.5 + 2.0
+
+
+def test_remove_then_exit_does_not_wait_twice() -> None:
+    """An explicit remove() with the server down costs one shutdown_timeout, not one more at exit."""
+    result, elapsed = run_script(
+        script(
+            closed_port_url(), n=5, shutdown=1.0, tail="logger.remove()\n    logger.info('after')"
+        )
+    )
+    assert 0 == result.returncode
+    assert result.stderr.count("could not be delivered") == 1
+    assert elapsed < 1.0 + 0.5 + 2.0
