@@ -192,7 +192,7 @@ class VLogsSink:
                 self._arm()
             record = getattr(message, "record", None)
             if record is None:
-                record = _plain_record(str(message))
+                record = _plain_record(str(message).rstrip("\n"))
             line = self._encoder.encode(record, message)
         except Exception as exc:  # noqa: BLE001 - a bad record must never reach the caller
             self._count_unaccepted("encode_error")
@@ -277,7 +277,7 @@ class VLogsSink:
             "consecutive_failures": counters["consecutive_failures"],
             "last_error": counters["last_error"],
             "last_success": counters["last_success"],
-            "repairs": dict(self._encoder.repairs),
+            "repairs": {k: v for k, v in self._encoder.repairs.items() if v},
         }
 
     def __repr__(self) -> str:
@@ -321,6 +321,7 @@ class VLogsSink:
     def _shutdown(self, deadline: float) -> bool:
         """Deliver until ``deadline``; report on stderr what could not be delivered."""
         try:
+            budget = max(0.0, deadline - time.monotonic())
             with self._buffer.cond:
                 before = self._buffer.dropped.get("shutdown", 0)
             self._worker.stop(deadline)
@@ -330,8 +331,9 @@ class VLogsSink:
                 last_error = self._worker.counters["last_error"]
             if lost:
                 urls = ", ".join(e.display for e in self.settings.endpoints)
+                noun = "record" if lost == 1 else "records"
                 emit(
-                    f"{lost} records could not be delivered to {urls} in time "
+                    f"{lost} {noun} could not be delivered to {urls} within {budget:.1f}s "
                     f"(shutdown_timeout={self.settings.shutdown_timeout:g}s); "
                     f"last error: {last_error or 'none'}"
                 )

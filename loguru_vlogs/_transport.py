@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import zlib
 from collections.abc import Callable
@@ -136,7 +137,6 @@ class Urllib3Transport:
             num_pools=max(4, len(settings.endpoints)),
             maxsize=2,
             retries=False,
-            headers={"User-Agent": USER_AGENT},
             **tls,  # type: ignore[arg-type,unused-ignore]
         )
 
@@ -148,7 +148,8 @@ class Urllib3Transport:
                 "POST",
                 endpoint.insert_url + self._query,
                 body=body,
-                headers=headers,
+                # Request headers replace the pool's defaults in urllib3: add ours here.
+                headers={"User-Agent": USER_AGENT, **headers},
                 timeout=urllib3.Timeout(connect=timeout, read=timeout),
                 redirect=False,
                 preload_content=True,
@@ -166,15 +167,13 @@ class Urllib3Transport:
         self._pool.clear()
 
 
+_POOL_PREFIX = re.compile(r"^(?:HTTPS?Connection(?:Pool)?\([^)]*\)|<[^>]*>): ")
+
+
 def _describe(exc: BaseException) -> str:
     """A short, credential-free text for a urllib3 error (the URL it names has no userinfo)."""
     reason = getattr(exc, "reason", None)
-    if isinstance(reason, BaseException):
-        inner = reason
-        while isinstance(inner, BaseException) and getattr(inner, "reason", None) is not None:
-            nested = getattr(inner, "reason", None)
-            if not isinstance(nested, BaseException):
-                break
-            inner = nested
-        return f"{type(exc).__name__}: {type(inner).__name__}: {inner}"
-    return f"{type(exc).__name__}: {exc}"
+    inner = reason if isinstance(reason, BaseException) else exc
+    text = _POOL_PREFIX.sub("", str(inner))
+    text = text.replace("Failed to establish a new connection: ", "")
+    return f"{type(inner).__name__}: {text}"

@@ -83,13 +83,12 @@ class FaultProxy:
     def _serve(self, client: socket.socket, mode: str) -> None:
         if mode == "stall":
             while not self._stop.is_set():
-                readable, _, _ = select.select([client], [], [], 0.1)
-                if readable:
-                    try:
-                        if not client.recv(65536):
-                            break
-                    except OSError:
+                try:
+                    readable, _, _ = select.select([client], [], [], 0.1)
+                    if readable and not client.recv(65536):
                         break
+                except (OSError, ValueError):
+                    break
             return
         try:
             upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=2)
@@ -109,7 +108,7 @@ class FaultProxy:
                     if sock is upstream and mode == "cut":
                         return  # the server answered; the client never hears it
                     pair[sock].sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: select() on a socket drop_all() closed
             return
         finally:
             for s in (client, upstream):

@@ -176,7 +176,7 @@ def test_one_endpoint_of_three_dead(server: FakeVictoriaLogs) -> None:
 def test_a_lost_answer_gives_a_rare_duplicate(server: FakeVictoriaLogs) -> None:
     """The server stored the batch but the answer was cut: the retry is a duplicate, nothing lost."""
     with FaultProxy(port_of(server.url), mode="cut") as proxy:
-        sink = fast_sink(proxy.url, flush_interval=60)
+        sink = fast_sink(proxy.url)
         logger.add(sink)
         log_numbered(10)
         assert wait_for(lambda: sink.stats()["failed_requests"] >= 1, timeout=5)

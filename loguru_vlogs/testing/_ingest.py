@@ -1,0 +1,581 @@
+"""``/insert/jsonline`` of VictoriaLogs v1.26.0: one HTTP request in, rows to store out.
+
+Pure functions, no storage: :func:`read_request` applies ``insertutil.GetCommonParams``,
+``protoparserutil.GetUncompressedReader``, ``insertutil.LineReader`` and
+``jsonline.processStreamInternal``/``readLine``, then ``LogRows.MustAdd`` per row. It answers
+either with a final :class:`IngestResult` (errors and silent drops) or with a :class:`Batch` of
+rows for the storage, which still applies the retention window.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from urllib.parse import parse_qsl
+
+from ._gojson import Field, JSONLineError, go_quote, parse_line
+from ._gotime import TimestampError, parse_timestamp
+
+#: The server's ``-defaultMsgValue``.
+DEFAULT_MSG_VALUE = "missing _msg field; see https://docs.victoriametrics.com/victorialogs/keyconcepts/#message-field"
+#: ``-insert.maxLineSizeBytes``: a line this long or longer is skipped.
+MAX_LINE_SIZE_BYTES = 256 * 1024
+#: ``-insert.maxFieldsPerLine``: a row with more fields is dropped.
+MAX_FIELDS_PER_LINE = 1000
+READ_ONLY_MESSAGE = (
+    "cannot add rows into storage in read-only mode; the storage can be in read-only mode "
+    "because of lack of free disk space at -storageDataPath"
+)
+_SUPPORTED_ENCODINGS = ("", "none", "gzip", "deflate", "zstd", "snappy")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+Pairs = list[tuple[str, str]]
+#: (timestamp in ns, stream tags, fields in print order)
+PreparedRow = tuple[int, tuple[Field, ...], Pairs]
+
+
+class BadRequestError(Exception):
+    """An HTTP 4xx answer with the server's text."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What ``/insert/jsonline`` answered and did."""
+
+    status: int
+    body: str
+    content_type: str
+    stored: int
+    dropped: Mapping[str, int]
+    decoded_body: bytes | None
+
+
+def header_map(headers: Headers) -> dict[str, str]:
+    """Lower-cased name → first value (``http.Header.Get``)."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    result: dict[str, str] = {}
+    for name, value in items:
+        result.setdefault(name.lower(), value)
+    return result
+
+
+def first_args(query: str) -> dict[str, str]:
+    """Query string → first value of each key (``r.FormValue`` reads the first one)."""
+    result: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        result.setdefault(key, value)
+    return result
+
+
+_UINT = re.compile(r"[0-9]+\Z")
+
+
+def _parse_uint32(text: str) -> int:
+    if not _UINT.match(text):
+        reason = "invalid syntax"
+    elif int(text) > 0xFFFFFFFF:
+        reason = "value out of range"
+    else:
+        return int(text)
+    quoted = go_quote(text)
+    raise BadRequestError(
+        f"cannot parse {quoted} as uint32: strconv.ParseUint: parsing {quoted}: {reason}"
+    )
+
+
+def parse_tenant(headers: Mapping[str, str]) -> tuple[int, int]:
+    """``AccountID`` / ``ProjectID`` headers (lower-cased map), 0 when absent."""
+    account = headers.get("accountid", "")
+    project = headers.get("projectid", "")
+    return (_parse_uint32(account) if account else 0, _parse_uint32(project) if project else 0)
+
+
+class _NameFilter:
+    """``prefixfilter.Filter``: exact names, or prefixes written as ``name*``."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.exact: set[str] = set()
+        self.prefixes: list[str] = []
+        for pattern in patterns:
+            if pattern.endswith("*"):
+                self.prefixes.append(pattern[:-1])
+            else:
+                self.exact.add(pattern)
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefixes)
+
+    def match(self, name: str) -> bool:
+        return name in self.exact or any(name.startswith(p) for p in self.prefixes)
+
+
+def _canonical(name: str) -> str:
+    """``getCanonicalFieldName``: the server stores ``_msg`` under the empty name."""
+    return "" if name == "_msg" else name
+
+
+@dataclass
+class _Params:
+    tenant: tuple[int, int]
+    time_fields: list[str]
+    msg_fields: list[str]
+    stream_set: set[str]
+    extra: list[Field]
+    extra_stream_tags: list[Field]
+    ignore: _NameFilter
+    decolorize: _NameFilter
+    debug: bool
+
+
+def _common_params(args: Mapping[str, str], headers: Mapping[str, str]) -> _Params:
+    """``insertutil.GetCommonParams``: the query arg wins, an empty one falls back to the header."""
+
+    def value(arg: str, header: str) -> str:
+        return args.get(arg, "") or headers.get(header.lower(), "")
+
+    def array(arg: str, header: str) -> list[str]:
+        text = value(arg, header)
+        return text.split(",") if text else []
+
+    tenant = parse_tenant(headers)
+    time_fields = array("_time_field", "VL-Time-Field") or ["_time"]
+    msg_fields = array("_msg_field", "VL-Msg-Field")
+    stream_fields = array("_stream_fields", "VL-Stream-Fields")
+    ignore_fields = array("ignore_fields", "VL-Ignore-Fields")
+    decolorize_fields = array("decolorize_fields", "VL-Decolorize-Fields")
+    extra: list[Field] = []
+    for item in array("extra_fields", "VL-Extra-Fields"):
+        eq = item.find("=")
+        if eq <= 0 or eq == len(item) - 1:
+            raise BadRequestError(
+                f'invalid extra_field format: {go_quote(item)}; must be in the form "field=value"'
+            )
+        extra.append((item[:eq], item[eq + 1 :]))
+    debug = False
+    debug_text = value("debug", "VL-Debug")
+    if debug_text:
+        if debug_text not in _GO_BOOLS:
+            quoted = go_quote(debug_text)
+            raise BadRequestError(
+                f"cannot parse debug={quoted}: strconv.ParseBool: parsing {quoted}: invalid syntax"
+            )
+        debug = _GO_BOOLS[debug_text]
+
+    # logstorage.GetLogRows: extra fields override same-named data fields (they are ignored in
+    # the data); an extra field named in _stream_fields is a stream tag.
+    ignore = _NameFilter([_canonical(f) for f in ignore_fields] + [_canonical(n) for n, _ in extra])
+    stream_set = {_canonical(f) for f in stream_fields if not ignore.match(_canonical(f))}
+    extra_stream_tags: list[Field] = []
+    for name, text in extra:
+        canonical = _canonical(name)
+        if canonical in stream_fields:
+            extra_stream_tags.append((canonical or "_msg", text))
+            stream_set.discard(canonical)
+    return _Params(
+        tenant=tenant,
+        time_fields=time_fields,
+        msg_fields=msg_fields,
+        stream_set=stream_set,
+        extra=extra,
+        extra_stream_tags=extra_stream_tags,
+        ignore=ignore,
+        decolorize=_NameFilter(_canonical(f) for f in decolorize_fields),
+        debug=debug,
+    )
+
+
+_GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
+ZSTD_UNAVAILABLE_MESSAGE = (
+    "the test receiver needs the optional 'zstandard' package to read a zstd body; "
+    "install loguru-vlogs[zstd]"
+)
+
+
+class ZstdUnavailableError(Exception):
+    """``zstandard`` is not installed, so a zstd body cannot be read."""
+
+
+def _snappy_decode(data: bytes) -> bytes:
+    """Snappy block format (what ``Content-Encoding: snappy`` carries)."""
+    length = shift = pos = 0
+    while True:
+        if pos >= len(data) or shift > 28:
+            raise ValueError("corrupt snappy length")
+        byte = data[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+    out = bytearray()
+    while pos < len(data):
+        tag = data[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            size = tag >> 2
+            if size >= 60:
+                extra = size - 59
+                size = int.from_bytes(data[pos : pos + extra], "little")
+                pos += extra
+            size += 1
+            if pos + size > len(data):
+                raise ValueError("corrupt snappy literal")
+            out += data[pos : pos + size]
+            pos += size
+            continue
+        if kind == 1:
+            size = ((tag >> 2) & 7) + 4
+            offset = ((tag >> 5) << 8) | (data[pos] if pos < len(data) else 0)
+            pos += 1
+        else:
+            width = 2 if kind == 2 else 4
+            size = (tag >> 2) + 1
+            offset = int.from_bytes(data[pos : pos + width], "little")
+            pos += width
+        if pos > len(data) or offset == 0 or offset > len(out):
+            raise ValueError("corrupt snappy copy")
+        start = len(out) - offset
+        for i in range(size):
+            out.append(out[start + i])
+    if len(out) != length:
+        raise ValueError("corrupt snappy length")
+    return bytes(out)
+
+
+def _stream_decompress(decompress: Callable[[bytes], bytes], data: bytes) -> tuple[bytes, bool]:
+    """Feed ``data`` in pieces, keeping what came out before an error (as Go's reader does)."""
+    out = bytearray()
+    try:
+        for start in range(0, len(data), 65536):
+            out += decompress(data[start : start + 65536])
+    except Exception:  # noqa: BLE001 - any codec error ends the stream, like a read error
+        return bytes(out), False
+    return bytes(out), True
+
+
+def _gunzip(data: bytes) -> tuple[bytes, bool]:
+    out = bytearray()
+    while data:
+        decoder = zlib.decompressobj(31)
+        chunk, ok = _stream_decompress(decoder.decompress, data)
+        out += chunk
+        if not ok or not decoder.eof:
+            return bytes(out), False
+        data = decoder.unused_data  # Go's gzip reader is multistream
+    return bytes(out), True
+
+
+def _zstd(data: bytes) -> tuple[bytes, bool]:
+    try:
+        import zstandard  # optional: loguru-vlogs[zstd]
+    except ImportError:
+        raise ZstdUnavailableError from None
+    reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
+    out = bytearray()
+    try:
+        while True:
+            chunk = reader.read(1 << 20)
+            if not chunk:
+                return bytes(out), True
+            out += chunk
+    except zstandard.ZstdError:
+        return bytes(out), False
+
+
+def _decode_body(encoding: str, body: bytes) -> tuple[bytes | None, bool]:  # noqa: PLR0911 - per encoding
+    """(data, complete); ``None`` when the reader cannot even start (200, nothing stored)."""
+    if encoding in ("", "none"):
+        return body, True
+    if encoding == "gzip":
+        if body[:3] != b"\x1f\x8b\x08":
+            return None, False
+        return _gunzip(body)
+    if encoding == "deflate":
+        if len(body) < 2 or body[0] & 0x0F != 8 or (body[0] << 8 | body[1]) % 31:
+            return None, False
+        decoder = zlib.decompressobj()
+        data, ok = _stream_decompress(decoder.decompress, body)
+        return data, ok and decoder.eof
+    if encoding == "zstd":
+        return _zstd(body)
+    if encoding == "snappy":
+        try:
+            return _snappy_decode(body), True
+        except (ValueError, IndexError):
+            return None, False
+    return None, False
+
+
+def _read_lines(data: bytes, max_line: int) -> tuple[list[bytes], int]:
+    """The non-empty lines ``insertutil.LineReader`` yields, and how many were too long.
+
+    A line of ``max_line`` bytes or more is skipped by reading on to the next newline. The
+    request body reader hands over its last bytes together with ``io.EOF``, and the skip then
+    discards that whole final read: valid lines in the same final read are lost (the recorded
+    ``too_long_line`` case). Reads are modelled as filling the 256 KiB buffer.
+    """
+    pieces = data.split(b"\n")
+    if max(map(len, pieces)) < max_line:
+        return [piece for piece in pieces if piece], 0
+    lines: list[bytes] = []
+    skipped = 0
+    pos = 0
+    buf = b""
+    eof = False
+    while True:
+        if not buf:
+            if eof:
+                break
+            chunk = data[pos : pos + max_line]
+            pos += len(chunk)
+            buf = chunk
+            eof = pos >= len(data)
+            continue
+        newline = buf.find(b"\n")
+        if newline >= 0:
+            if newline:
+                lines.append(buf[:newline])
+            buf = buf[newline + 1 :]
+            continue
+        if eof:
+            lines.append(buf)
+            buf = b""
+            continue
+        if len(buf) < max_line:
+            chunk = data[pos : pos + max_line - len(buf)]
+            pos += len(chunk)
+            buf += chunk
+            eof = pos >= len(data)
+            continue
+        skipped += 1
+        buf = b""
+        while True:
+            chunk = data[pos : pos + max_line]
+            pos += len(chunk)
+            if pos >= len(data):
+                eof = True  # the final read: everything in it is dropped with the long line
+                break
+            newline = chunk.find(b"\n")
+            if newline >= 0:
+                buf = chunk[newline:]
+                break
+    return lines, skipped
+
+
+def _extract_time(
+    fields: list[Field], time_fields: Sequence[str], now: int, local_offset: int
+) -> int:
+    """``ExtractTimestampFromFields``: the first field named in ``time_fields``, then emptied."""
+    for time_field in time_fields:
+        for index, (name, text) in enumerate(fields):
+            if name == time_field:
+                try:
+                    nanos = parse_timestamp(text, now, local_offset)
+                except TimestampError as err:
+                    raise TimestampError(
+                        f"cannot parse timestamp from field {go_quote(name)}: {err}"
+                    ) from None
+                fields[index] = (name, "")
+                return nanos
+    return now
+
+
+def _rename_msg(fields: list[Field], msg_fields: Sequence[str]) -> None:
+    """``RenameField``: the first non-empty field of the fallback list becomes ``_msg``."""
+    for wanted in msg_fields:
+        for index, (name, text) in enumerate(fields):
+            if name == wanted and text:
+                fields[index] = ("_msg", text)
+                return
+
+
+def _drop_color_sequences(text: str) -> str:
+    """``dropColorSequences``: remove ANSI ``ESC [ ...`` sequences."""
+    out = []
+    while True:
+        start = text.find("\x1b[")
+        if start < 0:
+            out.append(text)
+            return "".join(out)
+        out.append(text[:start])
+        rest = text[start + 2 :]
+        n = 0
+        while n < len(rest) and 0x30 <= ord(rest[n]) <= 0x3F:
+            n += 1
+        while n < len(rest) and 0x20 <= ord(rest[n]) <= 0x2F:
+            n += 1
+        if n < len(rest) and 0x30 <= ord(rest[n]) <= 0x7E:
+            n += 1
+        text = rest[n:]
+
+
+def _row_parts(
+    params: _Params, fields: list[Field], default_msg: str
+) -> tuple[tuple[Field, ...], Pairs]:
+    """``LogRows.MustAdd``: stream tags, then the stored fields in print order."""
+    tags: list[Field] = []
+    stream_set = params.stream_set
+    if stream_set:
+        for name, text in fields:
+            canonical = "" if name == "_msg" else name
+            if text and canonical in stream_set:
+                tags.append((canonical or "_msg", text))
+    tags.extend(params.extra_stream_tags)
+    tags.sort()
+    msg: str | None = None
+    rest: Pairs = []
+    ignore = params.ignore if params.ignore else None
+    decolorize = params.decolorize if params.decolorize else None
+    for name, value in fields:
+        if not value:
+            continue
+        canonical = "" if name == "_msg" else name
+        if ignore is not None and ignore.match(canonical):
+            continue
+        text = value
+        if decolorize is not None and "\x1b[" in text and decolorize.match(canonical):
+            text = _drop_color_sequences(text)
+        if canonical:
+            rest.append((name, text))
+        elif msg is None:
+            msg = text  # the block output prints a single _msg column
+    for name, text in params.extra:  # neither ignored nor decolorized
+        if _canonical(name):
+            rest.append((name, text))
+        elif msg is None:
+            msg = text
+    rest.sort(key=itemgetter(0))
+    if msg is None:
+        msg = default_msg
+    return tuple(tags), [("_msg", msg), *rest]
+
+
+def _error(
+    status: int, message: str, dropped: dict[str, int], body: bytes | None = None
+) -> IngestResult:
+    """``httpserver.Errorf`` → ``http.Error``: the text and a newline, as text/plain."""
+    return IngestResult(status, message + "\n", "text/plain; charset=utf-8", 0, dropped, body)
+
+
+def _ok(dropped: dict[str, int]) -> IngestResult:
+    """200 with an empty body (the handler only set ``Content-Type: application/json``)."""
+    return IngestResult(200, "", "application/json", 0, dropped, None)
+
+
+@dataclass
+class Batch:
+    """Rows a request produced, before the storage's retention check."""
+
+    tenant: tuple[int, int]
+    rows: list[PreparedRow]
+    dropped: dict[str, int] = field(default_factory=dict)
+    decoded_body: bytes | None = None
+
+
+def _open_request(  # noqa: PLR0911 - one early answer per check, in the server's order
+    method: str,
+    query: str,
+    headers: Headers,
+    body: bytes,
+    *,
+    read_only: bool,
+    dropped: dict[str, int],
+) -> IngestResult | tuple[_Params, bytes, bool]:
+    """Method, parameters, tenant and body decoding: an early answer, or what to read."""
+    if method != "POST":
+        return IngestResult(405, "", "application/json", 0, dropped, None)
+    hdrs = header_map(headers)
+    args = first_args(query)
+    media_type = hdrs.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type == _FORM_TYPES[0]:
+        # r.FormValue parses the body as a form: its values win over the URL's.
+        form = first_args(body.decode("utf-8", "replace"))
+        args = {**args, **{k: v for k, v in form.items() if v}}
+    try:
+        params = _common_params(args, hdrs)
+    except BadRequestError as err:
+        return _error(err.status, err.message, dropped)
+    if read_only:
+        return _error(429, READ_ONLY_MESSAGE, dropped)
+    if media_type in _FORM_TYPES:
+        dropped["form_body"] = 1
+        return _ok(dropped)
+    encoding = hdrs.get("content-encoding", "")
+    try:
+        data, complete = _decode_body(encoding, body)
+    except ZstdUnavailableError:
+        return _error(400, ZSTD_UNAVAILABLE_MESSAGE, dropped)
+    if data is None:
+        unknown = encoding not in _SUPPORTED_ENCODINGS
+        dropped["unsupported_encoding" if unknown else "undecodable_body"] = 1
+        return _ok(dropped)
+    if not complete:
+        # Go's reader stops at the error: only lines ended by a newline before it count.
+        data = data[: data.rfind(b"\n") + 1]
+    return params, data, complete
+
+
+def read_request(
+    *,
+    method: str,
+    query: str,
+    headers: Headers,
+    body: bytes,
+    now: int,
+    local_offset: int,
+    default_msg: str = DEFAULT_MSG_VALUE,
+    read_only: bool = False,
+) -> IngestResult | Batch:
+    """One ``/insert/jsonline`` request: a final answer, or the rows to store (then 200)."""
+    dropped: dict[str, int] = {}
+    opened = _open_request(method, query, headers, body, read_only=read_only, dropped=dropped)
+    if isinstance(opened, IngestResult):
+        return opened
+    params, data, complete = opened
+    lines, too_long = _read_lines(data, MAX_LINE_SIZE_BYTES)
+    if too_long:
+        dropped["too_long_line"] = too_long
+    rows: list[PreparedRow] = []
+    invalid = 0
+    last_error = ""
+    for line in lines:
+        try:
+            fields = parse_line(line)
+            ts = _extract_time(fields, params.time_fields, now, local_offset)
+        except (JSONLineError, TimestampError) as err:
+            invalid += 1
+            last_error = f"{err}; line contents: {go_quote(line)}"
+            continue
+        _rename_msg(fields, params.msg_fields)
+        if len(fields) > MAX_FIELDS_PER_LINE:
+            dropped["too_many_fields"] = dropped.get("too_many_fields", 0) + 1
+        elif params.debug:
+            dropped["debug"] = dropped.get("debug", 0) + 1
+        else:
+            tags, stored = _row_parts(params, fields, default_msg)
+            rows.append((ts, tags, stored))
+    if invalid:
+        dropped["invalid_line"] = invalid
+    # processStreamInternal: 400 only when every line failed. A read error counts as one more
+    # error without a line, so a broken compressed body never answers 400.
+    errors = invalid + (not complete)
+    if errors and len(lines) == errors:
+        return _error(400, f"cannot process jsonline request; error: {last_error}", dropped, data)
+    if not complete:
+        dropped["read_error"] = 1
+    return Batch(params.tenant, rows, dropped, data)

@@ -1,0 +1,457 @@
+"""The storage model of a VictoriaLogs v1.26.0 single node: ``/insert/jsonline`` in, rows out.
+
+Pure (no sockets): :meth:`Store.ingest` takes what an HTTP request carries and answers what the
+real server answers; :meth:`Store.select` runs the LogsQL subset of :mod:`._logsql`. Checked
+against every recorded case of ``vlogs-conformance/victorialogs-v1.26.0.json``
+(``tests/test_conformance.py``).
+
+Where each behaviour of ``VICTORIALOGS.md`` lives:
+
+- parameters, query args before ``VL-*`` headers, comma lists, ``extra_fields``, ``debug``:
+  :func:`_common_params` (``insertutil.GetCommonParams``);
+- tenant headers (uint32, 400 with the server's text): :func:`parse_tenant`;
+- form ``Content-Type`` eats the body: :func:`_common_params` (``r.FormValue``);
+- ``Content-Encoding`` gzip/zstd/deflate/snappy/none, anything else → 200 and nothing:
+  :func:`_decode_body` (``protoparserutil.GetUncompressedReader``);
+- 256 KiB line limit and the lines lost after an over-long one: :func:`_read_lines`
+  (``insertutil.LineReader`` with Go's ``(n, io.EOF)`` final read);
+- JSON → fields (flattening, arrays/numbers/bools as text, ``null`` dropped, >128-byte names,
+  duplicate keys, invalid UTF-8, lone surrogates): :func:`._gojson.parse_line`;
+- ``_time`` (RFC3339, Unix numbers, ``0``/``""``/``-`` → now, local zone, invalid → line
+  skipped): :func:`._gotime.parse_timestamp` via :func:`_extract_time`;
+- ``_msg_field`` fallback list: :func:`_rename_msg`; more than 1000 fields → dropped;
+- ``_stream`` from ``_stream_fields`` and ``extra_fields``, ignore/decolorize filters, ``""``
+  dropped, default ``_msg`` text: :meth:`Store._row_parts` (``LogRows.MustAdd``);
+- retention and the now+2d limit (whole days, like ``Storage.MustAddRows``): :meth:`Store.ingest`;
+- 200 / 400 (every line invalid → the last error) / 405 / 429 (read-only): :meth:`Store.ingest`;
+- query output (``_time``, ``_stream_id``, ``_stream``, ``_msg``, then the other fields by name,
+  values as strings, RFC3339Nano UTC): :meth:`_Row.pairs`, :func:`._gotime.format_rfc3339_nano`.
+
+NOT_MODELLED (deliberate differences; none is exercised by the conformance file):
+
+- ``_stream_id`` is a stable hash of tenant and stream, not the server's xxhash value.
+- Field order after ``_msg``: the server prints per-block constant columns before the varying
+  ones; the model always sorts by name (what a one-row block, as in the conformance file, shows).
+  Duplicate field names survive in every row here; the server may merge them in blocks whose
+  rows have different field sets. Only the first of several ``_msg`` fields is printed.
+- Rows whose estimated size exceeds 2 MiB (impossible below the 256 KiB line limit) and the
+  ``-insert.maxLineSizeBytes`` / ``-insert.maxFieldsPerLine`` flags are fixed at their defaults.
+- Query results are not merged into blocks: without ``limit`` rows come in ingestion order
+  (the server's order is unspecified); with ``limit`` the newest N by ``_time``, newest first.
+- A body larger than 10 MB with a form ``Content-Type`` is still eaten whole (Go reads 10 MB and
+  parses the rest as JSON lines); multipart form fields are not read as parameters.
+- Error texts of the slow JSON path count lengths in characters where Go counts bytes of invalid
+  UTF-8; a key containing invalid UTF-8 is measured after U+FFFD replacement.
+- Rows are kept forever once stored (the server drops whole days past the retention later).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import heapq
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from json.encoder import encode_basestring
+
+from ._gojson import Field, go_quote
+from ._gotime import (
+    format_rfc3339_nano,
+    go_day,
+    parse_duration,
+    parse_rfc3339,
+    parse_unix_timestamp,
+)
+from ._ingest import (
+    DEFAULT_MSG_VALUE,
+    BadRequestError,
+    Headers,
+    IngestResult,
+    Pairs,
+    PreparedRow,
+    read_request,
+)
+from ._logsql import (
+    AndFilter,
+    AnyFilter,
+    CountPipe,
+    ExactFilter,
+    FieldsPipe,
+    Filter,
+    InFilter,
+    LimitPipe,
+    Query,
+    StreamFilter,
+    parse_query,
+)
+
+
+class _Stream:
+    """One log stream of one tenant."""
+
+    __slots__ = ("stream_id", "tags", "text")
+
+    def __init__(self, tenant: tuple[int, int], tags: tuple[Field, ...]) -> None:
+        self.tags = tags
+        self.text = "{" + ",".join(f"{name}={go_quote(value)}" for name, value in tags) + "}"
+        digest = hashlib.blake2b(self.text.encode("utf-8", "replace"), digest_size=16).hexdigest()
+        self.stream_id = f"{tenant[0]:08x}{tenant[1]:08x}{digest}"
+
+    def get(self, name: str) -> str:
+        return ""
+
+    def stream_tags(self) -> Sequence[Field]:
+        return self.tags
+
+
+class _Row:
+    """A stored row: its fields in the server's print order after ``_stream``."""
+
+    __slots__ = ("fields", "first", "stream", "time", "ts")
+
+    def __init__(self, ts: int, stream: _Stream, fields: Pairs) -> None:
+        self.ts = ts
+        self.time = format_rfc3339_nano(ts)
+        self.stream = stream
+        self.fields = fields
+        first = dict(fields)
+        if len(first) != len(fields):
+            first = {}
+            for name, value in fields:
+                first.setdefault(name, value)
+        self.first = first
+
+    def get(self, name: str) -> str:
+        if name == "_time":
+            return self.time
+        if name == "_stream":
+            return self.stream.text
+        if name == "_stream_id":
+            return self.stream.stream_id
+        return self.first.get(name, "")
+
+    def stream_tags(self) -> Sequence[Field]:
+        return self.stream.tags
+
+    def pairs(self) -> Pairs:
+        return [
+            ("_time", self.time),
+            ("_stream_id", self.stream.stream_id),
+            ("_stream", self.stream.text),
+            *self.fields,
+        ]
+
+
+@dataclass
+class _Tenant:
+    rows: list[_Row] = field(default_factory=list)
+    pending: deque[tuple[float, _Row]] = field(default_factory=deque)
+    indexes: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    streams: dict[_Stream, list[int]] = field(default_factory=dict)
+
+
+def json_line(pairs: Pairs) -> str:
+    """One JSON object per row, duplicate keys kept, as the server prints them."""
+    return "{" + ",".join(f"{encode_basestring(k)}:{encode_basestring(v)}" for k, v in pairs) + "}"
+
+
+def pairs_to_dict(pairs: Pairs) -> dict[str, str]:
+    """A row as a dict; with duplicate keys the first one wins (as in the conformance file)."""
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        result = {}
+        for name, value in pairs:
+            result.setdefault(name, value)
+    return result
+
+
+def local_offset_nanos() -> int:
+    """This machine's current UTC offset (the real server's ``time.Local``)."""
+    return int(time.localtime().tm_gmtoff) * 1_000_000_000
+
+
+class Store:
+    """Thread-safe storage with VictoriaLogs v1.26.0 ingestion rules and a LogsQL subset."""
+
+    def __init__(
+        self,
+        *,
+        retention: float | str | datetime.timedelta | None = "7d",
+        future_retention: float | str | datetime.timedelta | None = "2d",
+        timezone_offset: float | None = None,
+        visibility_delay: float = 0.0,
+        default_msg_value: str = DEFAULT_MSG_VALUE,
+        on_rows: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.retention = parse_duration(retention, "retention")
+        self.future_retention = parse_duration(future_retention, "future_retention")
+        if timezone_offset is not None and not isinstance(timezone_offset, (int, float)):
+            raise TypeError(
+                f"Invalid timezone_offset, it should be seconds, not: {timezone_offset!r}"
+            )
+        self.timezone_offset = timezone_offset
+        if isinstance(visibility_delay, bool) or not isinstance(visibility_delay, (int, float)):
+            raise TypeError(
+                f"Invalid visibility_delay, it should be seconds, not: {visibility_delay!r}"
+            )
+        if visibility_delay < 0:
+            raise ValueError(
+                f"Invalid visibility_delay, it should not be negative, not: {visibility_delay!r}"
+            )
+        self.visibility_delay = float(visibility_delay)
+        self.default_msg_value = default_msg_value
+        #: Answer inserts with 429 like a server whose disk is nearly full.
+        self.read_only = False
+        self._on_rows = on_rows
+        self._lock = threading.RLock()
+        self._tenants: dict[tuple[int, int], _Tenant] = {}
+        self._streams: dict[tuple[tuple[int, int], tuple[Field, ...]], _Stream] = {}
+
+    # -- ingestion ------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        *,
+        method: str = "POST",
+        query: str = "",
+        headers: Headers = (),
+        body: bytes = b"",
+        now_ns: int | None = None,
+    ) -> IngestResult:
+        """Handle one ``/insert/jsonline`` request like the real server."""
+        now = time.time_ns() if now_ns is None else now_ns
+        offset = self.timezone_offset
+        outcome = read_request(
+            method=method,
+            query=query,
+            headers=headers,
+            body=body,
+            now=now,
+            local_offset=local_offset_nanos() if offset is None else int(offset * 1_000_000_000),
+            default_msg=self.default_msg_value,
+            read_only=self.read_only,
+        )
+        if isinstance(outcome, IngestResult):
+            return outcome
+        rows = self._within_retention(outcome.rows, now, outcome.dropped)
+        self._insert(outcome.tenant, rows)
+        return IngestResult(
+            200, "", "application/json", len(rows), outcome.dropped, outcome.decoded_body
+        )
+
+    def _within_retention(
+        self, rows: list[PreparedRow], now: int, dropped: dict[str, int]
+    ) -> list[PreparedRow]:
+        """``Storage.MustAddRows``: whole days from now-retention to now+futureRetention."""
+        min_day = None if self.retention is None else go_day(now - self.retention)
+        max_day = None if self.future_retention is None else go_day(now + self.future_retention)
+        kept = []
+        for row in rows:
+            day = go_day(row[0])
+            if min_day is not None and day < min_day:
+                dropped["too_old"] = dropped.get("too_old", 0) + 1
+            elif max_day is not None and day > max_day:
+                dropped["too_new"] = dropped.get("too_new", 0) + 1
+            else:
+                kept.append(row)
+        return kept
+
+    def _insert(self, tenant_id: tuple[int, int], rows: list[PreparedRow]) -> None:
+        if not rows:
+            return
+        with self._lock:
+            tenant = self._tenants.setdefault(tenant_id, _Tenant())
+            new_rows = []
+            for ts, tags, stored in rows:
+                key = (tenant_id, tags)
+                stream = self._streams.get(key)
+                if stream is None:
+                    stream = self._streams[key] = _Stream(tenant_id, tags)
+                new_rows.append(_Row(ts, stream, stored))
+            if self.visibility_delay:
+                visible_at = time.monotonic() + self.visibility_delay
+                tenant.pending.extend((visible_at, row) for row in new_rows)
+            else:
+                self._add(tenant, new_rows)
+            if self._on_rows is not None:
+                self._on_rows([json_line(row.pairs()) for row in new_rows])
+
+    def _add(self, tenant: _Tenant, rows: Iterable[_Row]) -> None:
+        for row in rows:
+            position = len(tenant.rows)
+            tenant.rows.append(row)
+            tenant.streams.setdefault(row.stream, []).append(position)
+            for name, index in tenant.indexes.items():
+                value = row.get(name)
+                if value:
+                    index.setdefault(value, []).append(position)
+
+    def _promote(self, tenant: _Tenant, everything: bool = False) -> None:
+        pending = tenant.pending
+        if not pending:
+            return
+        now = time.monotonic()
+        ready = []
+        while pending and (everything or pending[0][0] <= now):
+            ready.append(pending.popleft()[1])
+        self._add(tenant, ready)
+
+    def force_flush(self) -> None:
+        """``/internal/force_flush``: everything ingested becomes visible now."""
+        with self._lock:
+            for tenant in self._tenants.values():
+                self._promote(tenant, everything=True)
+
+    def clear(self) -> None:
+        """Forget every row of every tenant."""
+        with self._lock:
+            self._tenants.clear()
+            self._streams.clear()
+
+    # -- queries --------------------------------------------------------------------------
+
+    def _index(self, tenant: _Tenant, name: str) -> dict[str, list[int]]:
+        index = tenant.indexes.get(name)
+        if index is None:
+            index = {}
+            for position, row in enumerate(tenant.rows):
+                value = row.get(name)
+                if value:
+                    index.setdefault(value, []).append(position)
+            tenant.indexes[name] = index
+        return index
+
+    def _indexed(self, tenant: _Tenant, flt: Filter) -> list[int] | None:
+        if isinstance(flt, AnyFilter):
+            return list(range(len(tenant.rows)))
+        if isinstance(flt, ExactFilter) and flt.value:
+            return list(self._index(tenant, flt.field).get(flt.value, ()))
+        if isinstance(flt, InFilter) and "" not in flt.values:
+            index = self._index(tenant, flt.field)
+            return sorted(p for value in flt.values for p in index.get(value, ()))
+        if isinstance(flt, StreamFilter):
+            return sorted(p for s, ps in tenant.streams.items() if flt.matches(s) for p in ps)
+        return None
+
+    def _evaluate(self, tenant: _Tenant, flt: Filter) -> list[int]:
+        found = self._indexed(tenant, flt)
+        if found is not None:
+            return found
+        rows = tenant.rows
+        if isinstance(flt, AndFilter):
+            sets: list[list[int]] = []
+            rest: list[Filter] = []
+            for item in flt.items:
+                got = self._indexed(tenant, item)
+                if got is None:
+                    rest.append(item)
+                else:
+                    sets.append(got)
+            base: Iterable[int] = range(len(rows))
+            if sets:
+                sets.sort(key=len)
+                narrowed = sets[0]
+                for other in sets[1:]:
+                    members = set(other)
+                    narrowed = [p for p in narrowed if p in members]
+                base = narrowed
+            return [p for p in base if all(item.matches(rows[p]) for item in rest)]
+        return [p for p, row in enumerate(rows) if flt.matches(row)]
+
+    def _matching_rows(
+        self,
+        query: Query,
+        tenant_id: tuple[int, int],
+        limit: int | None,
+        start: int | None,
+        end: int | None,
+    ) -> list[_Row]:
+        with self._lock:
+            tenant = self._tenants.get(tenant_id)
+            if tenant is None:
+                return []
+            self._promote(tenant)
+            rows = tenant.rows
+            positions = self._evaluate(tenant, query.filter)
+            if start is not None or end is not None:
+                low = -(1 << 63) if start is None else start
+                high = (1 << 63) if end is None else end
+                positions = [p for p in positions if low <= rows[p].ts <= high]
+            if limit:
+                positions = heapq.nlargest(limit, positions, key=lambda p: (rows[p].ts, p))
+            return [rows[p] for p in positions]
+
+    def select(
+        self,
+        query: str = "*",
+        *,
+        account_id: int = 0,
+        project_id: int = 0,
+        limit: int | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Pairs]:
+        """Rows matching ``query`` as (name, value) lists in print order; raises ``LogsQLError``."""
+        parsed = parse_query(query)
+        rows = self._matching_rows(parsed, (account_id, project_id), limit, start, end)
+        result = [row.pairs() for row in rows]
+        for pipe in parsed.pipes:
+            if isinstance(pipe, LimitPipe):
+                result = result[: pipe.limit]
+            elif isinstance(pipe, FieldsPipe):
+                result = [
+                    [(name, pairs_to_dict(pairs).get(name, "")) for name in pipe.names]
+                    for pairs in result
+                ]
+            elif isinstance(pipe, CountPipe):
+                dicts = (
+                    [pairs_to_dict(pairs) for pairs in result]
+                    if any(f for _, f in pipe.counts)
+                    else []
+                )
+                counts = []
+                for name, names in pipe.counts:
+                    if names:
+                        total = sum(1 for d in dicts if any(d.get(n) for n in names))
+                    else:
+                        total = len(result)
+                    counts.append((name, str(total)))
+                result = [counts]
+        return result
+
+    def rows(
+        self,
+        query: str = "*",
+        *,
+        account_id: int = 0,
+        project_id: int = 0,
+        limit: int | None = None,
+    ) -> list[dict[str, str]]:
+        """Rows matching ``query`` as dicts (the first of duplicate keys wins)."""
+        return [
+            pairs_to_dict(p)
+            for p in self.select(query, account_id=account_id, project_id=project_id, limit=limit)
+        ]
+
+    def count(self, query: str = "*", *, account_id: int = 0, project_id: int = 0) -> int:
+        """How many rows match ``query``."""
+        parsed = parse_query(query)
+        if parsed.pipes:
+            return len(self.select(query, account_id=account_id, project_id=project_id))
+        return len(self._matching_rows(parsed, (account_id, project_id), None, None, None))
+
+
+def parse_time_arg(text: str, name: str) -> int:
+    """``start``/``end`` of a query: RFC3339 or a Unix number; raises ``BadRequestError``."""
+    raw = text.encode("utf-8")
+    nanos = parse_unix_timestamp(raw) if len(raw) <= 4 or raw[4] != ord("-") else None
+    if nanos is None:
+        nanos = parse_rfc3339(raw, local_offset_nanos())
+    if nanos is None:
+        raise BadRequestError(
+            f"cannot parse {name}={go_quote(text)}: the test receiver accepts RFC3339 or Unix time"
+        )
+    return nanos

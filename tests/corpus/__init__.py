@@ -1,0 +1,1 @@
+"""Shared checks and the corpus of hostile values for the record-encoder tests."""

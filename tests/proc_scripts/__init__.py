@@ -1,0 +1,1 @@
+"""Scripts the process-model tests run in fresh interpreters (``python -m tests.proc_scripts.run``)."""

@@ -1,0 +1,41 @@
+"""Code that runs inside child processes: importable by name, so spawn and forkserver find it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from loguru import logger as _loguru_logger
+
+#: The logger tasks use. Pool workers started by spawn/forkserver get the parent's logger from
+#: :func:`set_logger` (loguru's documented pattern); fork workers inherit the global one.
+logger: Any = _loguru_logger
+
+
+def set_logger(logger_: Any) -> None:
+    """Pool initializer: use the logger pickled from the parent."""
+    global logger  # noqa: PLW0603 - loguru's documented multiprocessing recipe
+    logger = logger_
+
+
+def log_records(log: Any, who: str, n: int) -> None:
+    """Log ``n`` records, each identified by ``(who, i)`` and the emitting pid."""
+    pid = os.getpid()
+    for i in range(n):
+        log.bind(who=who, i=i, pid=pid).info("record {} from {}", i, who)
+
+
+def child(log: Any, who: str, n: int, complete: bool) -> None:
+    """``Process`` target: log, optionally ``logger.complete()``, return (the process exits)."""
+    log_records(log, who, n)
+    if complete:
+        log.complete()
+
+
+def task(args: tuple[str, int, bool]) -> int:
+    """Pool task: log through the worker's logger, optionally complete; returns the worker pid."""
+    who, n, complete = args
+    log_records(logger, who, n)
+    if complete:
+        logger.complete()
+    return os.getpid()
