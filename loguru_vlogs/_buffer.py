@@ -40,6 +40,8 @@ class Buffer:
         self.cond = threading.Condition(threading.Lock())
         self.lines: deque[bytes] = deque()
         self.nbytes = 0
+        #: records offered to the sink (accepted or not)
+        self.received = 0
         #: number of the newest accepted record (the first record is 1)
         self.accepted = 0
         self.dropped: dict[str, int] = {}
@@ -66,6 +68,7 @@ class Buffer:
         size = len(line)
         dropped = None
         with self.cond:
+            self.received += 1
             if self._full(size):
                 if self._overflow == "drop_newest":
                     self.count_drop("buffer_full")

@@ -21,6 +21,7 @@ Compression = Literal["gzip", "zstd", "none"]
 
 OVERFLOW_POLICIES: tuple[str, ...] = ("drop_oldest", "drop_newest", "block")
 COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd", "none")
+SPOOL_FSYNC: tuple[str, ...] = ("never", "batch", "always")
 
 #: Names VictoriaLogs reserves; a stream field or static field must not use them.
 RESERVED_NAMES = frozenset({"_msg", "_time", "_stream", "_stream_id"})
@@ -80,6 +81,10 @@ class Settings:
     backoff_max: float
     retry_max_elapsed: float | None
     warn_interval: float
+    spool_dir: str | None
+    spool_max_bytes: int
+    spool_fsync: str
+    spool_threshold: int
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
         """Headers of one insert request to ``endpoint`` (compression header added by the caller)."""
@@ -327,6 +332,10 @@ def build_settings(
     backoff_max: object,
     retry_max_elapsed: object,
     warn_interval: object,
+    spool_dir: object,
+    spool_max_bytes: object,
+    spool_fsync: object,
+    spool_threshold: object,
 ) -> Settings:
     """Validate every argument of ``VLogsSink`` and return the frozen settings."""
     urls: Sequence[object]
@@ -370,6 +379,25 @@ def build_settings(
         raise ValueError(
             f"Invalid batch_size: it should not exceed buffer_size ({buffer_size}), not: {batch_size}"
         )
+    directory = None
+    if spool_dir is not None:
+        if not isinstance(spool_dir, (str, os.PathLike)):
+            raise TypeError(
+                f"Invalid spool_dir: it should be a directory path, not {_type_name(spool_dir)}"
+            )
+        directory = os.fspath(spool_dir)
+        if not isinstance(directory, str) or not directory:
+            raise ValueError(
+                f"Invalid spool_dir: it should be a non-empty path, not: {directory!r}"
+            )
+    spool_max = _integer("spool_max_bytes", spool_max_bytes, minimum=64 * 1024)
+    if spool_fsync not in SPOOL_FSYNC:
+        raise ValueError(
+            f"Invalid spool_fsync: it should be one of {list(SPOOL_FSYNC)}, not: {spool_fsync!r}"
+        )
+    threshold = batch_size
+    if spool_threshold is not None:
+        threshold = _integer("spool_threshold", spool_threshold, minimum=1)
     if backoff_max < backoff_base:
         raise ValueError(
             f"Invalid backoff_max: it should be >= backoff_base ({backoff_base:g}), not: {backoff_max:g}"
@@ -470,6 +498,10 @@ def build_settings(
         backoff_max=backoff_max,
         retry_max_elapsed=max_elapsed,
         warn_interval=warn_interval,
+        spool_dir=directory,
+        spool_max_bytes=spool_max,
+        spool_fsync=str(spool_fsync),
+        spool_threshold=threshold,
     )
 
 

@@ -185,10 +185,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("VLOGS_CLIENT_KEY", "client_key", parse_text),
     Variable("VLOGS_BACKOFF_BASE", "backoff_base", parse_seconds),
     Variable("VLOGS_BACKOFF_MAX", "backoff_max", parse_seconds),
+    Variable("VLOGS_RETRY_MAX_ELAPSED", "retry_max_elapsed", parse_seconds),
     Variable("VLOGS_WARN_INTERVAL", "warn_interval", parse_seconds),
-    # The disk spool (delivery issue): passed on only when this VLogsSink accepts it.
+    # The disk spool: passed on only when this VLogsSink accepts it (checked at run time).
     Variable("VLOGS_SPOOL_DIR", "spool_dir", parse_text),
     Variable("VLOGS_SPOOL_MAX_BYTES", "spool_max_bytes", parse_bytes),
+    Variable("VLOGS_SPOOL_FSYNC", "spool_fsync", parse_text),
+    Variable("VLOGS_SPOOL_THRESHOLD", "spool_threshold", parse_integer),
 )
 _AUTH_VARIABLES = ("VLOGS_USERNAME", "VLOGS_PASSWORD")
 #: Every variable name this module reads.

@@ -14,6 +14,7 @@ and rows whose time is outside its retention window. Every line produced here av
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as _dt
 import decimal
@@ -598,9 +599,12 @@ class RecordEncoder:
         if isinstance(module, str) and (module == "numpy" or module.startswith("numpy.")):
             return self._numpy(value, ctx)
         if isinstance(value, (bytes, bytearray, memoryview)):
-            # Text-like bytes stay readable; invalid UTF-8 shows as \xNN (nothing lost).
-            text = bytes(value[: 4 * self._max_line]).decode("utf-8", "backslashreplace")
-            return _SCALAR, text
+            # Text-like bytes stay readable; invalid UTF-8 shows as \xNN (nothing lost). The
+            # whole buffer is decoded so a cut's marker counts what was really removed.
+            try:
+                return _SCALAR, codecs.decode(value, "utf-8", "backslashreplace")
+            except BufferError:  # a non-contiguous memoryview: copy it first
+                return _SCALAR, bytes(value).decode("utf-8", "backslashreplace")
         if isinstance(value, Mapping):
             return _MAP, value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -813,11 +817,16 @@ class RecordEncoder:
                 if overflow_field is None:
                     overflow_field = _Field(_OVERFLOW_KEY, self._overflow_text(overflow, ctx), 2)
                 line_fields.append(overflow_field)
-            line = _assemble(line_fields)
-            if len(line) <= self._max_line:
-                return line
+            # Serializing a line that is sure to be too long can cost 100s of ms (1000 values
+            # of 100 KB): a lower bound from the string lengths skips that.
+            size = _size_lower_bound(line_fields)
+            if size <= self._max_line:
+                line = _assemble(line_fields)
+                if len(line) <= self._max_line:
+                    return line
+                size = len(line)
             if overshoot:  # a cut pass ran and the line is still long: leave more room
-                limit -= len(line) - self._max_line + 64
+                limit -= size - self._max_line + 64
             plan = _measure(line_fields)
             deficit = plan.fixed - limit
             if deficit > 0:
@@ -1066,6 +1075,11 @@ def _cut_to(text: str, size: int, limit: int, *, json: bool = False) -> str:
         if length <= limit or keep == 0:
             return candidate
         keep = max(0, keep - (length - limit))
+
+
+def _size_lower_bound(fields: list[_Field]) -> int:
+    """At most the JSON size of the line: keys and string values count one byte a character."""
+    return sum(len(f.key) + (len(f.value) if isinstance(f.value, str) else 1) + 4 for f in fields)
 
 
 def _assemble(fields: list[_Field]) -> bytes:

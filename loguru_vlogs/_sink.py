@@ -19,6 +19,7 @@ from ._buffer import Buffer
 from ._config import Settings, build_settings
 from ._diag import RateLimited, emit
 from ._record import RecordEncoder
+from ._spool import Spool, SpoolError
 from ._transport import Transport, Urllib3Transport, clear_muted_threads
 from ._worker import Worker
 
@@ -144,6 +145,10 @@ class VLogsSink:
         backoff_max: float = 30.0,
         retry_max_elapsed: float | None = None,
         warn_interval: float = 10.0,
+        spool_dir: str | os.PathLike[str] | None = None,
+        spool_max_bytes: int = 1 << 30,
+        spool_fsync: str = "batch",
+        spool_threshold: int | None = None,
     ) -> None:
         self._kwargs: dict[str, Any] = {
             k: v for k, v in locals().items() if k not in ("self", "__class__")
@@ -160,6 +165,8 @@ class VLogsSink:
         self._build_engine()
         self.complete = _make_complete(self._complete)
         _SINKS.add(self)
+        if self._worker.spool_pending:
+            self._arm()  # an earlier process left records in the spool: send them now
 
     def _build_engine(self) -> None:
         s = self.settings
@@ -172,11 +179,24 @@ class VLogsSink:
             batch_bytes=s.batch_bytes,
         )
         self._warn = RateLimited(s.warn_interval)
-        self._worker = Worker(s, self._buffer, self._transport_factory, self._warn)
+        self._worker = Worker(
+            s, self._buffer, self._transport_factory, self._warn, self._open_spool()
+        )
         self._armed = False
         self._arm_lock = threading.Lock()
-        self._received = 0
         self._finalizer_pid = 0
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> VLogsSink:
+        """A sink configured by the ``VLOGS_*`` environment variables; ``overrides`` win.
+
+        ``VLOGS_URL`` is required unless ``url=`` is given. A value that cannot be read, or that
+        the sink rejects, raises ``ValueError`` naming the variable (see the README table).
+        """
+        from ._env import sink_from_env  # _env inspects this class's signature lazily
+
+        sink: VLogsSink = sink_from_env(cls, overrides)
+        return sink
 
     # -- loguru's protocol ---------------------------------------------------------------------
 
@@ -256,10 +276,14 @@ class VLogsSink:
         with self._buffer.cond:
             counters = dict(worker.counters)
             dropped = dict(self._buffer.dropped)
+            spool_pending = worker.spool_pending
             in_flight = len(worker._inflight) if worker._inflight is not None else 0
             buffered = len(self._buffer.lines)
             buffered_bytes = self._buffer.nbytes
-            received = self._received + self._buffer.accepted
+            received = self._buffer.received
+        if worker.spool is not None:
+            for reason, count in worker.spool.dropped.items():
+                dropped[reason] = dropped.get(reason, 0) + count
         return {
             "received": received,
             "accepted": self._buffer.accepted,
@@ -278,6 +302,9 @@ class VLogsSink:
             "last_error": counters["last_error"],
             "last_success": counters["last_success"],
             "repairs": {k: v for k, v in self._encoder.repairs.items() if v},
+            "spooled": counters["spooled"],
+            "spool_sent": counters["spool_sent"],
+            "spool_pending": spool_pending,
         }
 
     def __repr__(self) -> str:
@@ -301,7 +328,7 @@ class VLogsSink:
 
     def _count_unaccepted(self, reason: str) -> None:
         with self._buffer.cond:
-            self._received += 1
+            self._buffer.received += 1
             self._buffer.count_drop(reason)
 
     def _arm(self) -> None:
@@ -311,24 +338,56 @@ class VLogsSink:
         with self._arm_lock:
             if self._armed:
                 return
+            if self.settings.spool_dir is not None and self._worker.spool is None:
+                try:
+                    spool = self._open_spool()
+                    pending = spool.pending()[0] if spool is not None else 0
+                    with self._buffer.cond:
+                        self._worker.spool = spool
+                        self._worker.spool_pending = pending
+                except (ValueError, SpoolError) as exc:
+                    self._warn.warn("spool", f"the spool cannot be opened again: {exc}")
             self._worker.start()
             pid = os.getpid()
             if multiprocessing.parent_process() is not None and self._finalizer_pid != pid:
                 self._finalizer_pid = pid
-                multiprocessing.util.Finalize(self, self.stop, exitpriority=100)
+                multiprocessing.util.Finalize(self, self._stop_in_child, exitpriority=100)
             self._armed = True
+
+    def _stop_in_child(self) -> None:
+        """Exit of a multiprocessing child (it leaves through ``os._exit``, skipping atexit).
+
+        Multiprocessing runs its finalizers *before* it joins the child's non-daemon threads,
+        so records those threads log afterwards would be lost: let them finish first, as
+        the interpreter would anyway.
+        """
+        current = threading.current_thread()
+        for thread in threading.enumerate():
+            if thread is not current and not thread.daemon and thread.is_alive():
+                thread.join()
+        self.stop()
 
     def _shutdown(self, deadline: float) -> bool:
         """Deliver until ``deadline``; report on stderr what could not be delivered."""
         try:
             budget = max(0.0, deadline - time.monotonic())
+            counters = self._worker.counters
             with self._buffer.cond:
                 before = self._buffer.dropped.get("shutdown", 0)
+                spooled_before = counters["spooled"]
             self._worker.stop(deadline)
             self._armed = False
+            self._close_spool()
             with self._buffer.cond:
                 lost = self._buffer.dropped.get("shutdown", 0) - before
-                last_error = self._worker.counters["last_error"]
+                spooled = counters["spooled"] - spooled_before
+                last_error = counters["last_error"]
+            if spooled:
+                emit(
+                    f"{spooled} records were kept in the spool {self.settings.spool_dir} "
+                    f"(server unreachable: {last_error or 'unknown'}); the next process using "
+                    "it, or `loguru-vlogs spool send`, delivers them"
+                )
             if lost:
                 urls = ", ".join(e.display for e in self.settings.endpoints)
                 noun = "record" if lost == 1 else "records"
@@ -341,6 +400,24 @@ class VLogsSink:
         except Exception as exc:  # noqa: BLE001 - loguru stops the other handlers only if we return
             emit(f"stopping the sink failed: {exc!r}")
             return False
+
+    def _open_spool(self) -> Spool | None:
+        s = self.settings
+        if s.spool_dir is None:
+            return None
+        try:
+            return Spool(s.spool_dir, max_bytes=s.spool_max_bytes, fsync=s.spool_fsync)  # type: ignore[arg-type]
+        except SpoolError as exc:
+            raise ValueError(f"Invalid spool_dir: {exc}") from exc
+
+    def _close_spool(self) -> None:
+        """Release the spool's files and locks, so other sinks or processes may take over."""
+        spool = self._worker.spool
+        if spool is not None and not self._worker.alive():
+            with self._buffer.cond:
+                self._worker.spool = None
+                self._worker.spool_pending = 0
+            spool.close()
 
     def _reset_after_fork(self) -> None:
         """In a forked child: fresh locks, empty buffer (the parent sends its own), no thread."""

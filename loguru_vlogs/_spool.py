@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 if sys.platform != "win32":
     import fcntl
@@ -208,6 +208,9 @@ class Spool:
         self._segment_limit = max(MIN_SEGMENT_BYTES, min(self.segment_bytes, self.max_bytes // 4))
         self._handles = _Handles(_open_directory(self.directory))
         self._finalizer = weakref.finalize(self, self._handles.close)
+        # Not at interpreter exit: the sink's exit handler may still spool what it could not
+        # send, and the kernel releases descriptors and locks when the process ends anyway.
+        self._finalizer.atexit = False
         self._segments = self._handles.segments  # held segments, sorted by name = oldest first
         self._lock = threading.Lock()
         self._active: _Segment | None = None
@@ -360,7 +363,7 @@ class Spool:
             self._check_open()
             self._rescan()
 
-    def stats(self) -> dict[str, object]:
+    def stats(self) -> dict[str, Any]:
         """Counters for the sink's ``stats()``."""
         records, nbytes = self.pending()
         with self._lock:

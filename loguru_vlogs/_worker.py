@@ -15,6 +15,7 @@ from ._buffer import Buffer
 from ._config import Settings
 from ._diag import RateLimited
 from ._retry import Backoff, classify, parse_retry_after
+from ._spool import Spool, SpoolError, SpoolFullError
 from ._transport import Outcome, Transport, make_compressor, mute_thread, unmute_thread
 
 #: While stopping, a failing endpoint is retried at least this often (seconds), so a server
@@ -22,6 +23,8 @@ from ._transport import Outcome, Transport, make_compressor, mute_thread, unmute
 _STOP_RETRY_CAP = 0.5
 #: An attempt with less time than this left before the deadline is not worth starting.
 _MIN_ATTEMPT = 0.05
+#: With a spool, an idle worker looks for segments left by dead processes this often (seconds).
+_SPOOL_POLL = 5.0
 
 
 class Worker:
@@ -33,8 +36,10 @@ class Worker:
         buffer: Buffer,
         transport_factory: Callable[[], Transport],
         warnings: RateLimited,
+        spool: Spool | None = None,
     ) -> None:
         self.settings = settings
+        self.spool = spool
         self.buffer = buffer
         self._transport_factory = transport_factory
         self._transport: Transport | None = None
@@ -56,6 +61,7 @@ class Worker:
         self._inflight: list[bytes] | None = None
         self._inflight_first = 0
         self._inflight_failed = False
+        self._spooled_for_exit = False
         self._backoffs = [
             Backoff(settings.backoff_base, settings.backoff_max) for _ in settings.endpoints
         ]
@@ -72,7 +78,11 @@ class Worker:
             "consecutive_failures": 0,
             "last_error": None,
             "last_success": None,
+            "spooled": 0,
+            "spool_sent": 0,
         }
+        #: records waiting in the spool (own and adopted), as last read from it
+        self.spool_pending = spool.pending()[0] if spool is not None else 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -88,6 +98,7 @@ class Worker:
                 return True
             self._stopping = False
             self._deadline = None
+            self._spooled_for_exit = False
             thread = threading.Thread(target=self._run, name="loguru-vlogs-worker", daemon=True)
             try:
                 thread.start()
@@ -126,6 +137,8 @@ class Worker:
     def drained(self, target: int) -> bool:
         """Every record numbered <= target is resolved (sent or counted). Hold ``cond``."""
         if self._inflight is not None and self._inflight_first <= target:
+            return False
+        if self.spool_pending:
             return False
         return not self.buffer.lines or self.buffer.front_number() > target
 
@@ -189,10 +202,29 @@ class Worker:
 
     def _loop(self, *, inline: bool) -> None:
         while True:
+            if self.spool_pending and not self._past_deadline():
+                # Spooled records are older than anything in memory: they go first.
+                self._deliver_spooled()
+                continue
             batch = self._next_batch(inline=inline)
             if batch is None:
                 return
-            self._deliver(batch)
+            if batch:
+                self._deliver(batch)
+            else:
+                self._refresh_spool()
+
+    def _past_deadline(self) -> bool:
+        with self.buffer.cond:
+            return self._finished_locked()
+
+    def _finished_locked(self) -> bool:
+        """Stopping, and either out of time or everything is safe in the spool."""
+        if not self._stopping:
+            return False
+        if self._spooled_for_exit:
+            return True
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def _next_batch(self, *, inline: bool) -> list[bytes] | None:
         settings = self.settings
@@ -203,11 +235,7 @@ class Worker:
                     # A thread that died mid-send left its batch behind: stop() counts it.
                     return None
                 n = len(buffer.lines)
-                if (
-                    self._stopping
-                    and self._deadline is not None
-                    and time.monotonic() >= self._deadline
-                ):
+                if self._finished_locked():
                     return None
                 if n:
                     now = time.monotonic()
@@ -229,6 +257,9 @@ class Worker:
                     buffer.cond.wait(settings.flush_interval - waited)
                 elif self._stopping or inline:
                     return None
+                elif self.spool is not None:
+                    if not buffer.cond.wait(_SPOOL_POLL):
+                        return []  # idle: time to look for segments of dead processes
                 else:
                     buffer.cond.wait()
 
@@ -244,6 +275,7 @@ class Worker:
         return index, self._down_until[index] - now
 
     def _deliver(self, batch: list[bytes]) -> None:
+        """Send one batch from memory until it is resolved (sent, rejected, spooled, counted)."""
         body = b"\n".join(batch)
         payload = self._compress(body)
         started = time.monotonic()
@@ -252,52 +284,175 @@ class Worker:
             if attempt is None:
                 return
             index, timeout = attempt
-            if self._transport is None:
-                self._transport = self._transport_factory()
-            endpoint = self.settings.endpoints[index]
-            outcome = self._transport.send(endpoint, payload, self._headers[index], timeout)
+            outcome = self._send(index, payload, timeout)
             if self._settle(batch, index, outcome, len(body), len(payload)):
                 return
 
-    def _next_attempt(self, batch: list[bytes], started: float) -> tuple[int, float] | None:
-        """``(endpoint, timeout)`` of the next try, after any backoff; None when resolved."""
+    def _deliver_spooled(self) -> None:
+        """Send the oldest spooled entry until it is acknowledged (or the deadline passes)."""
+        spool = self.spool
+        assert spool is not None
+        try:
+            entry = spool.peek()
+        except SpoolError as exc:
+            self._warn.warn("spool", f"reading the spool failed: {exc}")
+            entry = None
+        if entry is None:
+            self._refresh_spool(force_zero=True)
+            return
+        body = entry.payload
+        payload = self._compress(body)
+        started = time.monotonic()
+        while True:
+            attempt = self._next_attempt(None, started)
+            if attempt is None:
+                return
+            index, timeout = attempt
+            outcome = self._send(index, payload, timeout)
+            verdict = self._account(index, outcome, entry.records, len(body), len(payload))
+            if verdict == "retry":
+                continue
+            try:
+                spool.ack(entry)
+            except SpoolError as exc:
+                self._warn.warn("spool", f"acknowledging a spooled batch failed: {exc}")
+            with self.buffer.cond:
+                if verdict == "ok":
+                    self.counters["spool_sent"] += entry.records
+                else:
+                    self.buffer.count_drop("rejected", entry.records)
+            self._refresh_spool()
+            return
+
+    def _send(self, index: int, payload: bytes, timeout: float) -> Outcome:
+        if self._transport is None:
+            self._transport = self._transport_factory()
+        endpoint = self.settings.endpoints[index]
+        return self._transport.send(endpoint, payload, self._headers[index], timeout)
+
+    def _next_attempt(self, batch: list[bytes] | None, started: float) -> tuple[int, float] | None:
+        """``(endpoint, timeout)`` of the next try, after any backoff; None when resolved.
+
+        ``batch`` is the in-flight memory batch, or None for a spooled entry. While backing
+        off with a spool, memory that piles up (``spool_threshold``) is moved to disk.
+        """
         max_elapsed = self.settings.retry_max_elapsed
-        with self.buffer.cond:
-            while True:
-                if self._inflight is not batch:
+        threshold = self.settings.spool_threshold
+        cond = self.buffer.cond
+        while True:
+            to_spool: list[bytes] | None = None
+            with cond:
+                if batch is not None and self._inflight is not batch:
                     return None  # abandoned by stop(): already counted
                 now = time.monotonic()
-                if (
-                    max_elapsed is not None
+                exhausted = (
+                    batch is not None
+                    and max_elapsed is not None
                     and self._inflight_failed
                     and now - started > max_elapsed
-                ):
+                )
+                index, wait = self._pick_endpoint(now)
+                if wait > 0 and self._stopping and self.spool is not None:
+                    # Stopping while the server fails: put everything on disk and finish now
+                    # rather than retrying until the deadline.
+                    to_spool = []
+                    if batch is not None:
+                        to_spool = self._release_inflight_to_spool(batch)
+                    to_spool.extend(self.buffer.lines)
+                    self.spool_pending += len(self.buffer.lines)
+                    self.buffer.lines.clear()
+                    self.buffer.nbytes = 0
+                    self._spooled_for_exit = True
+                elif batch is not None and (exhausted or wait > 0) and self.spool is not None:
+                    if exhausted or len(self.buffer.lines) + len(batch) >= threshold:
+                        to_spool = self._release_inflight_to_spool(batch)
+                elif batch is None and wait > 0 and len(self.buffer.lines) >= threshold:
+                    to_spool = self.buffer.take(self.settings.batch_size, self.settings.batch_bytes)
+                    self.spool_pending += len(to_spool)
+                elif exhausted:
+                    assert batch is not None
                     self.buffer.count_drop("retry_exhausted", len(batch))
                     self._inflight = None
-                    self.buffer.cond.notify_all()
+                    cond.notify_all()
                     last_error = self.counters["last_error"]
-                    break
-                index, wait = self._pick_endpoint(now)
-                if wait > 0:
+                    self._warn.warn(
+                        "exhausted",
+                        f"gave up a batch of {len(batch)} records after retrying for "
+                        f"{max_elapsed:g}s (retry_max_elapsed); last error: {last_error}",
+                    )
+                    return None
+                elif wait > 0:
                     self._sleep(wait)
                     continue
-                timeout = self.settings.timeout
-                if self._deadline is not None:
-                    timeout = min(timeout, self._deadline - now)
-                    if timeout < _MIN_ATTEMPT:
-                        self._abandon()
-                        return None
-                return index, timeout
-        self._warn.warn(
-            "exhausted",
-            f"gave up a batch of {len(batch)} records after retrying for {max_elapsed:g}s "
-            f"(retry_max_elapsed); last error: {last_error}",
-        )
-        return None
+                else:
+                    timeout = self.settings.timeout
+                    if self._deadline is not None:
+                        timeout = min(timeout, self._deadline - now)
+                        if timeout < _MIN_ATTEMPT:
+                            if batch is not None:
+                                self._abandon()
+                            return None
+                    return index, timeout
+            if to_spool is not None:
+                self._spool_lines(to_spool)
+                if batch is not None or self._spooled_for_exit:
+                    return None
+
+    def _release_inflight_to_spool(self, batch: list[bytes]) -> list[bytes]:
+        """Hand the in-flight batch over to the spool (cond held); returns a copy to append."""
+        self._inflight = None
+        self.spool_pending += len(batch)
+        self.buffer.cond.notify_all()
+        return list(batch)
+
+    def _spool_lines(self, lines: list[bytes]) -> None:
+        """Append ``lines`` to the spool (cond NOT held); count what it refuses."""
+        spool = self.spool
+        assert spool is not None
+        size = self.settings.batch_size
+        stored = 0
+        reason = None
+        error = ""
+        for start in range(0, len(lines), size):
+            chunk = lines[start : start + size]
+            try:
+                spool.append(chunk)
+            except SpoolFullError as exc:
+                reason, error = "spool_full", str(exc)
+            except (SpoolError, OSError) as exc:
+                reason, error = "spool_error", str(exc)
+            else:
+                stored += len(chunk)
+                continue
+            with self.buffer.cond:
+                self.buffer.count_drop(reason, len(chunk))
+        with self.buffer.cond:
+            self.counters["spooled"] += stored
+        if reason is not None:
+            self._warn.warn("spool", f"the spool refused records ({reason}): {error}")
+        self._refresh_spool()
+
+    def _refresh_spool(self, *, force_zero: bool = False) -> None:
+        """Re-read how many records wait in the spool (cond NOT held)."""
+        spool = self.spool
+        if spool is None:
+            return
+        pending = 0
+        if not force_zero:
+            try:
+                spool.peek()  # also picks up segments of dead processes, every few seconds
+                pending = spool.pending()[0]
+            except SpoolError as exc:
+                self._warn.warn("spool", f"reading the spool failed: {exc}")
+        with self.buffer.cond:
+            self.spool_pending = pending
+            self.buffer.cond.notify_all()
 
     def _sleep(self, seconds: float) -> None:
-        """Back off for ``seconds`` (cond held) unless drain()/stop() asks for a try now."""
+        """Back off for ``seconds`` (cond held) unless drain()/stop() asks for a try now,
+        or memory piles up that should go to the spool."""
         cond = self.buffer.cond
+        spool_at = self.settings.spool_threshold if self.spool is not None else None
         kick = self._kick
         stopping = self._stopping
         if stopping:
@@ -311,68 +466,102 @@ class Worker:
                 # Someone waits for delivery: try again at once instead of sleeping it out.
                 self._down_until = [0.0] * len(self._down_until)
                 return
+            if spool_at is not None and len(self.buffer.lines) >= spool_at:
+                return
             cond.wait(remaining)
 
     def _settle(
         self, batch: list[bytes], index: int, outcome: Outcome, raw: int, sent: int
     ) -> bool:
-        """Account for one attempt; True when the batch is resolved."""
-        verdict = classify(outcome.status)
-        endpoint = self.settings.endpoints[index]
-        counters = self.counters
+        """Account for one attempt of the in-flight batch; True when it is resolved."""
+        verdict = self._account(index, outcome, len(batch), raw, sent, batch=batch)
+        if verdict == "retry":
+            return False
         with self.buffer.cond:
-            if self._inflight is not batch:
-                return True
+            if self._inflight is batch:
+                self._inflight = None
+                if verdict == "reject":
+                    self.buffer.count_drop("rejected", len(batch))
+                self.buffer.cond.notify_all()
+        return True
+
+    def _account(
+        self,
+        index: int,
+        outcome: Outcome,
+        records: int,
+        raw: int,
+        sent: int,
+        *,
+        batch: list[bytes] | None = None,
+    ) -> str:
+        """Count one attempt; ``"ok"``, ``"reject"`` or ``"retry"``."""
+        verdict = classify(outcome.status)
+        counters = self.counters
+        error = None
+        if verdict != "ok":
+            endpoint = self.settings.endpoints[index].display
+            if outcome.status is None:
+                error = f"{endpoint}: {outcome.error}"
+            else:
+                error = f"{endpoint}: HTTP {outcome.status} {outcome.body[:200]}".rstrip()
+            # Warn before waking drain()/complete() waiters, so what they return to is explained.
+            if verdict == "reject":
+                self._warn.warn(
+                    f"reject:{outcome.status}",
+                    f"the server refused a batch of {records} records "
+                    f"(not retryable, dropped): {error}",
+                )
+            else:
+                self._warn.warn("retry", f"sending failed, will retry: {error}")
+        with self.buffer.cond:
+            if batch is not None and self._inflight is not batch:
+                return "abandoned"  # stop() counted it already
             counters["requests"] += 1
+            self.buffer.cond.notify_all()
             if verdict == "ok":
-                counters["sent"] += len(batch)
+                counters["sent"] += records
                 counters["bytes_raw"] += raw
                 counters["bytes_sent"] += sent
                 counters["consecutive_failures"] = 0
                 counters["last_success"] = time.time()
                 self._backoffs[index] = self._backoffs[index].reset()
                 self._down_until[index] = 0.0
-                self._inflight = None
-                self.buffer.cond.notify_all()
-                return True
-            if outcome.status is None:
-                error = f"{endpoint.display}: {outcome.error}"
-            else:
-                error = f"{endpoint.display}: HTTP {outcome.status} {outcome.body[:200]}".rstrip()
+                return verdict
             counters["last_error"] = error
             if verdict == "reject":
-                self.buffer.count_drop("rejected", len(batch))
-                self._inflight = None
-                self.buffer.cond.notify_all()
-            else:
-                counters["failed_requests"] += 1
-                counters["retries"] += 1
-                counters["consecutive_failures"] += 1
-                self.failures += 1
+                return verdict
+            counters["failed_requests"] += 1
+            counters["retries"] += 1
+            counters["consecutive_failures"] += 1
+            self.failures += 1
+            if batch is not None:
                 self._inflight_failed = True
-                backoff = self._backoffs[index].next()
-                self._backoffs[index] = backoff
-                delay = backoff.delay(parse_retry_after(outcome.retry_after))
-                self._down_until[index] = time.monotonic() + delay
-                self.buffer.cond.notify_all()
-        if verdict == "reject":
-            self._warn.warn(
-                f"reject:{outcome.status}",
-                f"the server refused a batch of {len(batch)} records (not retryable, dropped): "
-                f"{error}",
-            )
-            return True
-        self._warn.warn("retry", f"sending failed, will retry: {error}")
-        return False
+            backoff = self._backoffs[index].next()
+            self._backoffs[index] = backoff
+            delay = backoff.delay(parse_retry_after(outcome.retry_after))
+            self._down_until[index] = time.monotonic() + delay
+            return verdict
 
     def _abandon(self) -> None:
-        """Count what is in flight and buffered as dropped ("shutdown"). Hold ``cond``."""
-        lost = len(self.buffer.lines)
-        if self._inflight is not None:
-            lost += len(self._inflight)
-            self._inflight = None
-        if lost:
-            self.buffer.lines.clear()
-            self.buffer.nbytes = 0
-            self.buffer.count_drop("shutdown", lost)
+        """At the deadline: spool what is in flight and buffered, or count it ("shutdown").
+
+        Call with ``cond`` held.
+        """
+        lines = list(self._inflight or ())
+        self._inflight = None
+        lines.extend(self.buffer.lines)
+        self.buffer.lines.clear()
+        self.buffer.nbytes = 0
+        if lines and self.spool is not None:
+            # At exit with the server down, disk beats loss. The worker may still be blocked
+            # in a send; the spool is thread-safe, and a late success becomes a duplicate.
+            self.spool_pending += len(lines)
+            self.buffer.cond.release()
+            try:
+                self._spool_lines(lines)
+            finally:
+                self.buffer.cond.acquire()
+        elif lines:
+            self.buffer.count_drop("shutdown", len(lines))
         self.buffer.cond.notify_all()

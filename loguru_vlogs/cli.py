@@ -142,18 +142,26 @@ def _connection_overrides(args: argparse.Namespace) -> dict[str, Any]:
             overrides[name] = value
     if args.insecure:
         overrides["verify"] = False
-    if (args.user is None) != (args.password is None):
-        raise _UsageError("--user and --password go together")
     if args.user is not None:
-        overrides["auth"] = (args.user, args.password)
+        # The password may come from the environment: command lines are visible to others.
+        password = args.password if args.password is not None else os.environ.get("VLOGS_PASSWORD")
+        if password is None:
+            raise _UsageError("--user needs --password or VLOGS_PASSWORD")
+        overrides["auth"] = (args.user, password)
+    elif args.password is not None:
+        raise _UsageError("--password needs --user")
     return overrides
 
 
 def _build_sink(overrides: dict[str, Any], only: Sequence[str] | None = None) -> Any:
     """A ``VLogsSink`` from the environment and ``overrides``; bad values -> :class:`_UsageError`."""
-    from ._env import sink_from_env
+    from ._env import VARIABLES, sink_from_env
     from ._sink import VLogsSink
 
+    if "auth" in overrides:
+        # --user replaces VLOGS_USERNAME/VLOGS_PASSWORD: do not insist on the pair there.
+        names = only if only is not None else [v.argument for v in VARIABLES]
+        only = [name for name in names if name != "auth"]
     try:
         return sink_from_env(VLogsSink, overrides, only=only)
     except (TypeError, ValueError) as exc:
@@ -394,6 +402,8 @@ class _Checker:
         return True
 
     def _insert(self, report: _Report, run_id: str) -> bool:
+        from ._config import quote_query_value
+
         now = datetime.datetime.now(datetime.timezone.utc)
         record = {
             "_msg": f"loguru-vlogs check {run_id}",
@@ -406,7 +416,7 @@ class _Checker:
         body = gzip.compress(json.dumps(record).encode(), compresslevel=1)
         path = "/insert/jsonline"
         if self.stream_fields:
-            path += "?_stream_fields=" + self.stream_fields
+            path += "?_stream_fields=" + quote_query_value(self.stream_fields)
         self.headers = {**self.headers, "Content-Encoding": "gzip"}
         try:
             answer = self.request("POST", path, body=body)
@@ -649,9 +659,12 @@ class _Records:
                 obj = None
             if isinstance(obj, dict):
                 record = obj.get("record")
-                if isinstance(obj.get("text"), str) and isinstance(record, dict):
-                    return self._from_loguru(obj["text"], record, line)
-                return self._from_object(obj, line)
+                # A value the mapping cannot use (a type name with NUL, a huge number...)
+                # sends the line as plain text rather than losing it.
+                with contextlib.suppress(TypeError, ValueError, OverflowError):
+                    if isinstance(obj.get("text"), str) and isinstance(record, dict):
+                        return self._from_loguru(obj["text"], record, line)
+                    return self._from_object(obj, line)
         now = datetime.datetime.now().astimezone()
         out = _Line(line)
         out.record = self._base(line, level_of_text(line), now)
@@ -819,10 +832,12 @@ def _ship(args: argparse.Namespace) -> int:
             fields[key.strip()] = value
         overrides["fields"] = fields
     if args.spool_dir is not None:
+        from ._sink import VLogsSink
+
+        if "spool_dir" not in inspect.signature(VLogsSink).parameters:
+            raise _UsageError("--spool-dir: this version of VLogsSink has no disk spool")
         overrides["spool_dir"] = args.spool_dir
     sink = _build_sink(overrides)
-    if args.spool_dir is not None and "spool_dir" not in inspect.signature(type(sink)).parameters:
-        raise _UsageError("--spool-dir: this version of loguru-vlogs has no disk spool")
     return _pump(sink, _Records(json_lines=args.json), sys.stdin, sys.stderr)
 
 
@@ -873,11 +888,17 @@ def _pump(sink: Any, records: _Records, stdin: IO[Any], stderr: IO[str]) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     stats = sink.stats()
-    ok = delivered_all and stats["dropped_total"] == 0 and stats["sent"] == stats["received"]
+    spooled = stats.get("spool_pending", 0)
+    waiting = stats["buffered"] + stats["in_flight"] + spooled
+    ok = delivered_all and stats["dropped_total"] == 0 and waiting == 0
     summary = (
         f"loguru-vlogs ship: {count} lines read, {stats['sent']} records sent "
         f"in {stats['requests']} requests"
     )
+    if stats.get("spool_sent"):
+        summary += f" ({stats['spool_sent']} of them from the spool)"
+    if spooled:
+        summary += f", {spooled} kept in the spool {sink.settings.spool_dir}"
     if stats["dropped_total"]:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(stats["dropped"].items()) if v)
         summary += f", {stats['dropped_total']} dropped ({reasons})"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
+import inspect
 import io
 import json
 import os
@@ -25,7 +27,7 @@ import pytest
 from loguru import logger
 
 from loguru_vlogs import VLogsSink
-from loguru_vlogs.cli import build_parser, main
+from loguru_vlogs.cli import main
 from loguru_vlogs.testing import FakeVictoriaLogs, free_port
 
 from .helpers import wait_for
@@ -74,15 +76,8 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     assert capsys.readouterr().out.startswith(f"usage: loguru-vlogs {command} ")
 
 
-def test_demo_is_the_first_command() -> None:
-    """The README's first command comes first in `loguru-vlogs --help`."""
-    parser = build_parser()
-    choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert list(COMMANDS) == list(choices)
-
-
-def test_the_module_runs_as_a_program() -> None:
-    """`python -m loguru_vlogs --help` works (the console script calls the same main)."""
+def test_the_module_runs_as_a_program_listing_demo_first() -> None:
+    """`python -m loguru_vlogs --help` lists the commands, the README's first one first."""
     result = subprocess.run(
         [sys.executable, "-m", "loguru_vlogs", "--help"],
         capture_output=True,
@@ -140,6 +135,33 @@ def test_check_takes_the_url_from_the_environment(
     monkeypatch.setenv("VLOGS_URL", server.url)
     code, out, _ = run(["check"], capsys)
     assert (0, f"checking {server.url} (tenant 0:0)") == (code, out.splitlines()[0])
+
+
+def test_check_takes_the_password_for_user_from_the_environment(
+    server: FakeVictoriaLogs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--user with VLOGS_PASSWORD: basic auth, without the password on the command line."""
+    monkeypatch.setenv("VLOGS_PASSWORD", "s3cret")
+    code, _, _ = run(["check", "--url", server.url, "--user", "ops"], capsys)
+    assert 0 == code
+    insert = next(r for r in server.requests if r.path == "/insert/jsonline")
+    expected = "Basic " + base64.b64encode(b"ops:s3cret").decode()
+    assert expected == {k.lower(): v for k, v in insert.headers.items()}["authorization"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--user", "ops"], "--user needs --password or VLOGS_PASSWORD"),
+        (["--password", "pw"], "--password needs --user"),
+    ],
+)
+def test_check_rejects_half_of_basic_auth(
+    capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    """A user without a password (or the reverse) is a usage error."""
+    code, _, err = run(["check", "--url", "http://127.0.0.1:9", *options], capsys)
+    assert (2, f"loguru-vlogs check: error: {message}\n") == (code, err)
 
 
 def test_check_without_any_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -414,6 +436,9 @@ def test_ship_json_maps_common_keys_of_any_object(
         json.dumps({"msg": "user login", "level": "warn", "ts": ts, "user": "ann"}),
         json.dumps({"message": "nested", "http": {"status": 502}}),
         "not json at all",
+        json.dumps(
+            {"text": "odd\n", "record": {"message": "odd", "exception": {"type": "A\x00B"}}}
+        ),
     ]
     code, _ = ship(["--url", server.url, "--json"], "\n".join(lines), capsys, monkeypatch)
     assert 0 == code
@@ -423,6 +448,7 @@ def test_ship_json_maps_common_keys_of_any_object(
     assert expected == (login["level"], login["_time"], login["user"])
     assert "502" == rows["nested"]["http.status"]
     assert "INFO" == rows["not json at all"]["level"]
+    assert lines[-1] in rows  # the mapping refused it (NUL in a type name): sent as plain text
 
 
 def test_ship_exits_1_when_records_are_not_delivered(
@@ -451,6 +477,43 @@ def test_ship_rejects_a_malformed_field(
         code,
         err,
     )
+
+
+def test_ship_spool_dir_needs_a_sink_with_a_spool(
+    server: FakeVictoriaLogs,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """--spool-dir goes to the sink when it has a spool; otherwise it is a usage error."""
+    argv = ["--url", server.url, "--spool-dir", str(tmp_path / "spool")]
+    code, err = ship(argv, "spooled line\n", capsys, monkeypatch)
+    if "spool_dir" in inspect.signature(VLogsSink).parameters:
+        assert (0, 1) == (code, server.count())
+        assert "loguru-vlogs ship: 1 lines read, 1 records sent in 1 requests\n" == err
+    else:
+        expected = (
+            "loguru-vlogs ship: error: --spool-dir: this version of VLogsSink has no disk spool\n"
+        )
+        assert (2, expected) == (code, err)
+
+
+def test_ship_with_a_spool_keeps_what_it_cannot_send(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Server down with a spool: the lines wait on disk, exit 1 says where."""
+    if "spool_dir" not in inspect.signature(VLogsSink).parameters:
+        pytest.skip("this VLogsSink has no disk spool")
+    monkeypatch.setenv("VLOGS_TIMEOUT", "0.3")
+    spool = tmp_path / "spool"
+    argv = ["--url", closed_port_url(), "--spool-dir", str(spool)]
+    code, err = ship(argv, "a\nb\nc\n", capsys, monkeypatch)
+    assert 1 == code
+    assert re.fullmatch(
+        rf"loguru-vlogs ship: 3 lines read, 0 records sent in \d+ requests, 3 kept in the "
+        rf"spool {re.escape(str(spool))}; last error: .*Connection refused\n",
+        err,
+    ), err
 
 
 def _unread_bytes(pipe: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,11 @@ URL = "http://127.0.0.1:9"
 def with_spool(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend VLogsSink has the disk spool options (the delivery issue adds them)."""
     monkeypatch.setattr(
-        _env, "_sink_parameters", lambda: frozenset({"url", "spool_dir", "spool_max_bytes"})
+        _env,
+        "_sink_parameters",
+        lambda: frozenset(
+            {"url", "spool_dir", "spool_max_bytes", "spool_fsync", "spool_threshold"}
+        ),
     )
 
 
@@ -88,6 +93,7 @@ def test_the_process_environment_is_read_by_default(monkeypatch: pytest.MonkeyPa
         ("VLOGS_CLIENT_KEY", "/k.pem", "client_key", "/k.pem"),
         ("VLOGS_BACKOFF_BASE", "0.2", "backoff_base", 0.2),
         ("VLOGS_BACKOFF_MAX", "1m", "backoff_max", 60.0),
+        ("VLOGS_RETRY_MAX_ELAPSED", "10m", "retry_max_elapsed", 600.0),
         ("VLOGS_WARN_INTERVAL", "0", "warn_interval", 0.0),
     ],
 )
@@ -286,9 +292,19 @@ def test_only_limits_what_is_read() -> None:
 
 @pytest.mark.usefixtures("with_spool")
 def test_the_spool_variables_pass_through_when_the_sink_has_a_spool() -> None:
-    """VLOGS_SPOOL_DIR/VLOGS_SPOOL_MAX_BYTES -> spool_dir/spool_max_bytes."""
-    env = {"VLOGS_SPOOL_DIR": "/var/spool/app", "VLOGS_SPOOL_MAX_BYTES": "1GiB"}
-    expected = {"spool_dir": "/var/spool/app", "spool_max_bytes": 1024**3}
+    """VLOGS_SPOOL_DIR/_MAX_BYTES/_FSYNC/_THRESHOLD -> spool_dir/_max_bytes/_fsync/_threshold."""
+    env = {
+        "VLOGS_SPOOL_DIR": "/var/spool/app",
+        "VLOGS_SPOOL_MAX_BYTES": "1GiB",
+        "VLOGS_SPOOL_FSYNC": "always",
+        "VLOGS_SPOOL_THRESHOLD": "5000",
+    }
+    expected = {
+        "spool_dir": "/var/spool/app",
+        "spool_max_bytes": 1024**3,
+        "spool_fsync": "always",
+        "spool_threshold": 5000,
+    }
     assert expected == sink_kwargs_from_env(env)
 
 
@@ -320,10 +336,8 @@ def test_unrelated_vlogs_names_are_not_reported() -> None:
 
 
 def test_every_variable_targets_a_sink_argument() -> None:
-    """The table only names arguments VLogsSink has (the spool ones once it has a spool)."""
-    import inspect
-
-    params = set(inspect.signature(VLogsSink).parameters) | {"spool_dir", "spool_max_bytes"}
+    """The table only names arguments VLogsSink has."""
+    params = set(inspect.signature(VLogsSink).parameters)
     assert set() == {v.argument for v in VARIABLES} - params
 
 
@@ -340,3 +354,50 @@ def test_from_env_arguments_reach_the_sink(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("VLOGS_COMPRESSION", "none")
     sink: Any = sink_from_env(VLogsSink, {})
     assert "none" == sink.settings.compression
+
+
+@pytest.mark.skipif(not hasattr(VLogsSink, "from_env"), reason="VLogsSink.from_env not wired yet")
+def test_vlogs_sink_from_env_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VLogsSink.from_env(**overrides): the environment configures, overrides win."""
+    monkeypatch.setenv("VLOGS_URL", URL)
+    monkeypatch.setenv("VLOGS_SERVICE", "env-svc")
+    monkeypatch.setenv("VLOGS_BATCH_SIZE", "5")
+    sink = VLogsSink.from_env(batch_size=7)
+    assert ("env-svc", 7) == (sink.settings.service, sink.settings.batch_size)
+
+
+@pytest.mark.skipif(not hasattr(VLogsSink, "from_env"), reason="VLogsSink.from_env not wired yet")
+def test_vlogs_sink_from_env_names_the_variable_in_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """VLogsSink.from_env() raises errors about VLOGS_* values under the variable's name."""
+    monkeypatch.setenv("VLOGS_URL", URL)
+    monkeypatch.setenv("VLOGS_BATCH_SIZE", "abc")
+    with pytest.raises(
+        ValueError, match=r"^Invalid VLOGS_BATCH_SIZE: it should be an integer, not: 'abc'$"
+    ):
+        VLogsSink.from_env()
+
+
+def test_the_spool_settings_reach_a_real_sink(tmp_path: Path) -> None:
+    """With the sink's own spool options, the variables configure its spool."""
+    if "spool_dir" not in inspect.signature(VLogsSink).parameters:
+        pytest.skip("this VLogsSink has no disk spool")
+    env = {
+        "VLOGS_URL": URL,
+        "VLOGS_SPOOL_DIR": str(tmp_path / "spool"),
+        "VLOGS_SPOOL_FSYNC": "never",
+        "VLOGS_SPOOL_MAX_BYTES": "1MiB",
+    }
+    s = sink_from_env(VLogsSink, {}, env).settings
+    expected = (str(tmp_path / "spool"), "never", 1024 * 1024)
+    assert expected == (s.spool_dir, s.spool_fsync, s.spool_max_bytes)
+
+
+def test_an_invalid_spool_setting_names_the_variable(tmp_path: Path) -> None:
+    """The sink's spool validation errors are renamed after the variable too."""
+    if "spool_fsync" not in inspect.signature(VLogsSink).parameters:
+        pytest.skip("this VLogsSink has no disk spool")
+    env = {"VLOGS_URL": URL, "VLOGS_SPOOL_DIR": str(tmp_path), "VLOGS_SPOOL_FSYNC": "often"}
+    with pytest.raises(ValueError, match=r"^Invalid VLOGS_SPOOL_FSYNC: it should be one of "):
+        sink_from_env(VLogsSink, {}, env)

@@ -17,6 +17,8 @@ import pytest
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
+from .test_sink import closed_port_url
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 HAS_FASTAPI = importlib.util.find_spec("fastapi") is not None
@@ -156,14 +158,21 @@ def test_cluster_spreads_over_every_endpoint(server: FakeVictoriaLogs) -> None:
     assert min(counts) > 0
 
 
-def test_spool(server: FakeVictoriaLogs, tmp_path: Path) -> None:
-    """With a spool: 10 records arrive. Without one yet: the example says so and exits 0."""
-    result, _ = run_example("spool", "--url", server.url, "--spool-dir", str(tmp_path / "spool"))
-    if HAS_SPOOL:
-        assert 10 == len(rows_of(server, "example-spool"))
-    else:
+def test_spool_keeps_records_across_an_outage(server: FakeVictoriaLogs, tmp_path: Path) -> None:
+    """Run with the server down (records spooled), then up: both runs' 10 records arrive."""
+    spool_dir = str(tmp_path / "spool")
+    if not HAS_SPOOL:
+        result, _ = run_example("spool", "--url", server.url, "--spool-dir", spool_dir)
         expected = "this version of loguru-vlogs has no spool_dir option yet: nothing to show\n"
         assert (expected, 0) == (result.stdout, server.count())
+        return
+    down, _ = run_example("spool", "--url", closed_port_url(), "--spool-dir", spool_dir)
+    assert f"sent 0 records (0 of them from the spool), 10 waiting in {spool_dir}\n" == down.stdout
+    assert 0 == server.count()
+    up, _ = run_example("spool", "--url", server.url, "--spool-dir", spool_dir)
+    assert f"sent 20 records (10 of them from the spool), 0 waiting in {spool_dir}\n" == up.stdout
+    per_run = collections.Counter(r["pid"] for r in rows_of(server, "example-spool"))
+    assert [10, 10] == sorted(per_run.values())
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")

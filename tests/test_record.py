@@ -123,7 +123,10 @@ def test_time_is_the_record_time_exact_to_the_microsecond() -> None:
             dt.datetime(2026, 11, 20, 8, 15, 30, 1, dt.timezone(-dt.timedelta(hours=3))),
             "2026-11-20T08:15:30.000001-03:00",
         ),
-        (dt.datetime(2026, 11, 20, 8, 15, 30, 999999, dt.timezone.utc), "2026-11-20T08:15:30.999999+00:00"),
+        (
+            dt.datetime(2026, 11, 20, 8, 15, 30, 999999, dt.timezone.utc),
+            "2026-11-20T08:15:30.999999+00:00",
+        ),
     ],
 )
 def test_time_keeps_its_offset_with_six_fraction_digits(moment: dt.datetime, expected: str) -> None:
@@ -134,7 +137,7 @@ def test_time_keeps_its_offset_with_six_fraction_digits(moment: dt.datetime, exp
 
 def test_naive_time_gets_the_local_zone() -> None:
     """A naive datetime (from patch()) is local time: written with the local offset."""
-    naive = dt.datetime.now().replace(microsecond=654321)  # noqa: DTZ005 - the point of the test
+    naive = dt.datetime.now().replace(microsecond=654321)  # naive on purpose
     record, _ = record_of(lambda: logger.patch(at(naive)).info("m"))
     encoder = RecordEncoder()
     obj = assert_within_limits(encoder.encode(record))
@@ -213,7 +216,9 @@ def test_exception_fields_come_from_the_traceback_object() -> None:
     assert tb.endswith(f"{__name__}.PaymentError: card declined")
 
 
-@pytest.mark.parametrize("fmt", ["{message}", "{time} | {level: <8} | {name}:{function}:{line} - {message}"])
+@pytest.mark.parametrize(
+    "fmt", ["{message}", "{time} | {level: <8} | {name}:{function}:{line} - {message}"]
+)
 def test_exception_traceback_comes_from_the_text_with_enqueue(fmt: str) -> None:
     """enqueue=True drops the traceback object: the traceback is taken from loguru's text."""
 
@@ -273,9 +278,10 @@ def test_unpicklable_exception_value_is_read_back_from_the_text() -> None:
     record["exception"] = type("RecordException", (tuple,), {})((KeyError, None, None))
     obj = encode(record, text)
     assert "KeyError" == obj["exception.type"]
-    assert "Traceback (most recent call last):\n  File 'a.py', line 1\nmod.Err: the reason" == obj[
-        "exception.traceback"
-    ]
+    assert (
+        "Traceback (most recent call last):\n  File 'a.py', line 1\nmod.Err: the reason"
+        == obj["exception.traceback"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -341,7 +347,10 @@ def test_extra_colliding_with_a_nested_static_field_moves_under_extra() -> None:
     ("static", "message"),
     [
         ({"level": "x"}, r"^Invalid static_fields, the key 'level' names a built-in field$"),
-        ({"exception": "x"}, r"^Invalid static_fields, the key 'exception' names a built-in field$"),
+        (
+            {"exception": "x"},
+            r"^Invalid static_fields, the key 'exception' names a built-in field$",
+        ),
         ({"_env": "x"}, r"^Invalid static_fields, the key '_env' is reserved$"),
         ({"extra": "x"}, r"^Invalid static_fields, the key 'extra' is reserved$"),
         ({"": "x"}, r"^Invalid static_fields, the key '' is empty$"),
@@ -373,15 +382,43 @@ def test_static_field_key_must_be_a_string() -> None:
 @pytest.mark.parametrize(
     ("options", "error", "message"),
     [
-        ({"max_line_bytes": 1000}, ValueError, r"^Invalid max_line_bytes, it should be between 8192 and 262143, not: 1000$"),
-        ({"max_line_bytes": 256 * 1024}, ValueError, r"^Invalid max_line_bytes, it should be between 8192 and 262143, not: 262144$"),
-        ({"max_line_bytes": 1.5}, TypeError, r"^Invalid max_line_bytes, it should be an int, not: float$"),
-        ({"max_fields": 1001}, ValueError, r"^Invalid max_fields, it should be between 64 and 1000, not: 1001$"),
+        (
+            {"max_line_bytes": 1000},
+            ValueError,
+            r"^Invalid max_line_bytes, it should be between 8192 and 262143, not: 1000$",
+        ),
+        (
+            {"max_line_bytes": 256 * 1024},
+            ValueError,
+            r"^Invalid max_line_bytes, it should be between 8192 and 262143, not: 262144$",
+        ),
+        (
+            {"max_line_bytes": 1.5},
+            TypeError,
+            r"^Invalid max_line_bytes, it should be an int, not: float$",
+        ),
+        (
+            {"max_fields": 1001},
+            ValueError,
+            r"^Invalid max_fields, it should be between 64 and 1000, not: 1001$",
+        ),
         ({"max_fields": True}, TypeError, r"^Invalid max_fields, it should be an int, not: bool$"),
-        ({"max_message_bytes": 10}, ValueError, r"^Invalid max_message_bytes, it should be between 256 and 261120, not: 10$"),
-        ({"time_window": (1.0,)}, ValueError, r"^Invalid time_window, it should be None or a \(max_age, max_future\) tuple of non-negative seconds, not: \(1\.0,\)$"),
+        (
+            {"max_message_bytes": 10},
+            ValueError,
+            r"^Invalid max_message_bytes, it should be between 256 and 261120, not: 10$",
+        ),
+        (
+            {"time_window": (1.0,)},
+            ValueError,
+            r"^Invalid time_window, it should be None or a \(max_age, max_future\) tuple of non-negative seconds, not: \(1\.0,\)$",
+        ),
         ({"time_window": (-1, 5)}, ValueError, r"^Invalid time_window, .* not: \(-1, 5\)$"),
-        ({"static_fields": ["a"]}, TypeError, r"^Invalid static_fields, it should be a mapping of str to values, not: list$"),
+        (
+            {"static_fields": ["a"]},
+            TypeError,
+            r"^Invalid static_fields, it should be a mapping of str to values, not: list$",
+        ),
     ],
 )
 def test_invalid_options_are_rejected(
@@ -524,5 +561,6 @@ def test_line_is_one_json_object_without_newline() -> None:
     """The encoder returns bytes of one object; the sink adds the newline."""
     record, text = record_of(lambda: logger.info("a\nb"))
     line = RecordEncoder().encode(record, text)
-    assert line.startswith(b"{") and line.endswith(b"}")
+    assert line.startswith(b"{")
+    assert line.endswith(b"}")
     assert {"_msg": "a\nb"}.items() <= orjson.loads(line).items()

@@ -119,6 +119,7 @@ def test_the_request_carries_the_documented_wire_format(server: FakeVictoriaLogs
     logger.add(sink)
     logger.info("wire")
     logger.complete()
+    assert wait_for(lambda: server.requests)
     request = server.requests[-1]
     assert "POST" == request.method
     assert "/insert/jsonline" == request.path

@@ -22,6 +22,7 @@ from loguru_vlogs import _spool
 from loguru_vlogs._spool import (
     ENTRY_HEADER_SIZE,
     FILE_MAGIC,
+    FsyncPolicy,
     Spool,
     SpoolEntry,
     SpoolError,
@@ -42,7 +43,7 @@ def batch_id(entry: SpoolEntry) -> int:
 
 def drain(spool: Spool) -> list[SpoolEntry]:
     """Peek and acknowledge until nothing is pending."""
-    out = []
+    out: list[SpoolEntry] = []
     for _ in range(100_000):
         entry = spool.peek()
         if entry is None:
@@ -67,9 +68,11 @@ def spool(spool_dir: Path) -> Iterator[Spool]:
         yield s
 
 
-def write_closed(directory: Path, batches: list[list[bytes]], **kwargs: int) -> None:
+def write_closed(
+    directory: Path, batches: list[list[bytes]], segment_bytes: int = _spool.DEFAULT_SEGMENT_BYTES
+) -> None:
     """Append ``batches`` with a spool that is closed again (its segments are up for takeover)."""
-    with Spool(directory, fsync="never", **kwargs) as writer:  # type: ignore[arg-type]
+    with Spool(directory, fsync="never", segment_bytes=segment_bytes) as writer:
         for lines in batches:
             writer.append(lines)
 
@@ -246,7 +249,7 @@ def test_takeover_cap_holds_few_files_yet_delivers_every_dead_segment(
     monkeypatch.setattr(_spool, "MAX_TAKEN", 2)
     with Spool(spool_dir) as spool:
         assert 2 == spool.stats()["taken_over"]
-        assert spool.stats()["foreign_bytes"] > 0  # type: ignore[operator]
+        assert spool.stats()["foreign_bytes"] > 0
         assert list(range(10)) == [batch_id(e) for e in drain(spool)]
         assert [] == segments(spool_dir)
 
@@ -590,15 +593,17 @@ def test_directory_of_the_wrong_type_is_refused() -> None:
 
 
 @pytest.mark.parametrize("fsync", ["never", "batch", "always"])
-def test_every_fsync_policy_round_trips_and_persists_acks(spool_dir: Path, fsync: str) -> None:
+def test_every_fsync_policy_round_trips_and_persists_acks(
+    spool_dir: Path, fsync: FsyncPolicy
+) -> None:
     """The fsync policies change durability, not behaviour."""
-    with Spool(spool_dir, fsync=fsync) as first:  # type: ignore[arg-type]
+    with Spool(spool_dir, fsync=fsync) as first:
         for i in range(3):
             first.append(batch(i))
         entry = first.peek()
         assert entry is not None
         first.ack(entry)
-    with Spool(spool_dir, fsync=fsync) as second:  # type: ignore[arg-type]
+    with Spool(spool_dir, fsync=fsync) as second:
         assert [1, 2] == [batch_id(e) for e in drain(second)]
 
 

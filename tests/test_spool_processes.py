@@ -71,13 +71,17 @@ for command in sys.stdin:
             spool.ack(entry)
         reply({"got": got, "dropped": spool.dropped, "unknown": spool.corrupt_unknown})
     elif cmd == "fork":  # fork SECONDS: a child that lives on, holding copies of our files
+        ready_r, ready_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            # os.fork() returns here only after the at-fork hooks ran: say so.
+            os.write(ready_w, b"x")
             null = os.open(os.devnull, os.O_RDWR)
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             time.sleep(float(args[0]))
             os._exit(0)
+        os.read(ready_r, 1)
         reply(pid)
     elif cmd == "close":
         spool.close()
@@ -191,19 +195,19 @@ def test_concurrent_writers_then_one_reader_gets_every_entry_once(
     for agent in (a, b):
         assert "opened" == agent.call("open batch")
     for agent in (a, b):
-        agent.send("append 0 300 40")  # both write before either is waited for
-    assert [300, 300] == [a.read(), b.read()]
+        agent.send("append 0 200 40")  # both write before either is waited for
+    assert [200, 200] == [a.read(), b.read()]
     assert "closed" == a.call("close")
     b.exit()  # b's locks go with its process
     reader = agents("reader")
     assert "opened" == reader.call("open never")
     reply = reader.call("drain")
     got = ids(reply)
-    assert Counter({("a", i): 1 for i in range(300)} | {("b", i): 1 for i in range(300)}) == (
+    assert Counter({("a", i): 1 for i in range(200)} | {("b", i): 1 for i in range(200)}) == (
         Counter(got)
     )
     for who in ("a", "b"):
-        assert list(range(300)) == [i for w, i in got if w == who]
+        assert list(range(200)) == [i for w, i in got if w == who]
     assert ({}, 0) == (reply["dropped"], reply["unknown"])
     assert [] == sorted(spool_dir(tmp_path).glob("*.seg"))
 
@@ -316,3 +320,32 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+EXIT_APPEND = r"""
+import atexit, importlib.util, sys, weakref
+spec = importlib.util.spec_from_file_location("spool_under_test", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = mod
+spec.loader.exec_module(mod)
+# Registered before the first weakref.finalize exists, so it runs after finalizers' exit hook.
+assert not weakref.finalize._registered_with_atexit
+atexit.register(lambda: spool.append([b'{"at":"exit"}']))
+spool = mod.Spool(sys.argv[2])
+"""
+
+
+def test_spool_still_takes_batches_from_exit_handlers(tmp_path: Path) -> None:
+    """The spool's files stay open through interpreter exit, for the sink's last spooling."""
+    run = subprocess.run(
+        [sys.executable, "-c", EXIT_APPEND, SPOOL_PY, str(spool_dir(tmp_path))],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (0, "") == (run.returncode, run.stderr)
+    with Spool(spool_dir(tmp_path)) as reader:
+        entry = reader.peek()
+        assert entry is not None
+        assert [b'{"at":"exit"}'] == entry.lines

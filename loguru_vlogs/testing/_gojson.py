@@ -403,7 +403,7 @@ class _Flattener:
         longest = max([len(key) for key, _ in obj], default=0)
         if prefix_bytes + 4 * longest > MAX_FIELD_NAME_BYTES:
             # Characters are 1-4 bytes in UTF-8: only long names need an exact byte count.
-            longest = max(len(key.encode("utf-8")) for key, _ in obj)
+            longest = max((len(key.encode("utf-8")) for key, _ in obj), default=0)
         if prefix_bytes + longest > MAX_FIELD_NAME_BYTES:
             # Too long a name: the whole object becomes one field holding its JSON text.
             name = prefix[:-1] if prefix.endswith(".") else prefix
@@ -461,6 +461,16 @@ class _Flattener:
         return "true" if value else "false"
 
 
+def parse_line_with_fastjson_port(line: bytes) -> list[Field]:
+    """:func:`parse_line` without the stdlib fast path (the reference the fast path must match)."""
+    value = _FastJSON(line).parse()
+    if isinstance(value, _Obj):
+        flattener = _Flattener(raw_is_decoded=False)
+        flattener.walk(value, "", 0)
+        return flattener.fields
+    raise JSONLineError(f"value doesn't contain object; it contains {_type_name(value)}")
+
+
 def parse_line(line: bytes) -> list[Field]:
     """The fields VictoriaLogs v1.26.0 extracts from one JSON line, in order, duplicates kept.
 
@@ -477,9 +487,5 @@ def parse_line(line: bytes) -> list[Field]:
             flattener.walk(value, "", 0)
             return flattener.fields
     except _SlowPathNeededError:
-        value = _FastJSON(line).parse()
-        if isinstance(value, _Obj):
-            flattener = _Flattener(raw_is_decoded=False)
-            flattener.walk(value, "", 0)
-            return flattener.fields
+        return parse_line_with_fastjson_port(line)
     raise JSONLineError(f"value doesn't contain object; it contains {_type_name(value)}")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 from urllib.parse import parse_qsl
 
 from ._gojson import Field, JSONLineError, go_quote, parse_line
@@ -136,6 +137,13 @@ class _Params:
     debug: bool
 
 
+#: ``strconv.ParseBool``.
+_GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
+
+
 def _common_params(args: Mapping[str, str], headers: Mapping[str, str]) -> _Params:
     """``insertutil.GetCommonParams``: the query arg wins, an empty one falls back to the header."""
 
@@ -191,12 +199,6 @@ def _common_params(args: Mapping[str, str], headers: Mapping[str, str]) -> _Para
         decolorize=_NameFilter(_canonical(f) for f in decolorize_fields),
         debug=debug,
     )
-
-
-_GO_BOOLS = {
-    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
-    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
-}
 
 
 ZSTD_UNAVAILABLE_MESSAGE = (
@@ -257,30 +259,30 @@ def _snappy_decode(data: bytes) -> bytes:
     return bytes(out)
 
 
-def _stream_decompress(decompress: Callable[[bytes], bytes], data: bytes) -> tuple[bytes, bool]:
-    """Feed ``data`` in pieces, keeping what came out before an error (as Go's reader does)."""
+def _inflate(decoder: Any, data: bytes) -> tuple[bytes, str | None]:
+    """Feed a zlib decoder in pieces, keeping what came out before an error (as Go's reader)."""
     out = bytearray()
     try:
         for start in range(0, len(data), 65536):
-            out += decompress(data[start : start + 65536])
-    except Exception:  # noqa: BLE001 - any codec error ends the stream, like a read error
-        return bytes(out), False
-    return bytes(out), True
+            out += decoder.decompress(data[start : start + 65536])
+    except zlib.error as err:
+        return bytes(out), f"corrupt input: {err}"
+    return bytes(out), None if decoder.eof else "unexpected EOF"
 
 
-def _gunzip(data: bytes) -> tuple[bytes, bool]:
+def _gunzip(data: bytes) -> tuple[bytes, str | None]:
     out = bytearray()
     while data:
         decoder = zlib.decompressobj(31)
-        chunk, ok = _stream_decompress(decoder.decompress, data)
+        chunk, error = _inflate(decoder, data)
         out += chunk
-        if not ok or not decoder.eof:
-            return bytes(out), False
+        if error is not None:
+            return bytes(out), error
         data = decoder.unused_data  # Go's gzip reader is multistream
-    return bytes(out), True
+    return bytes(out), None
 
 
-def _zstd(data: bytes) -> tuple[bytes, bool]:
+def _zstd(data: bytes) -> tuple[bytes, str | None]:
     try:
         import zstandard  # optional: loguru-vlogs[zstd]
     except ImportError:
@@ -291,34 +293,35 @@ def _zstd(data: bytes) -> tuple[bytes, bool]:
         while True:
             chunk = reader.read(1 << 20)
             if not chunk:
-                return bytes(out), True
+                return bytes(out), None
             out += chunk
-    except zstandard.ZstdError:
-        return bytes(out), False
+    except zstandard.ZstdError as err:
+        return bytes(out), str(err)
 
 
-def _decode_body(encoding: str, body: bytes) -> tuple[bytes | None, bool]:  # noqa: PLR0911 - per encoding
-    """(data, complete); ``None`` when the reader cannot even start (200, nothing stored)."""
+def _decode_body(encoding: str, body: bytes) -> tuple[bytes | None, str | None]:  # noqa: PLR0911 - per encoding
+    """(data, read error); data is None when the reader cannot even start (200, nothing stored).
+
+    A read error part way keeps what was decoded before it, like Go's streaming readers.
+    """
     if encoding in ("", "none"):
-        return body, True
+        return body, None
     if encoding == "gzip":
         if body[:3] != b"\x1f\x8b\x08":
-            return None, False
+            return None, None
         return _gunzip(body)
     if encoding == "deflate":
         if len(body) < 2 or body[0] & 0x0F != 8 or (body[0] << 8 | body[1]) % 31:
-            return None, False
-        decoder = zlib.decompressobj()
-        data, ok = _stream_decompress(decoder.decompress, body)
-        return data, ok and decoder.eof
+            return None, None
+        return _inflate(zlib.decompressobj(), body)
     if encoding == "zstd":
         return _zstd(body)
     if encoding == "snappy":
         try:
-            return _snappy_decode(body), True
+            return _snappy_decode(body), None
         except (ValueError, IndexError):
-            return None, False
-    return None, False
+            return None, None
+    return None, None
 
 
 def _read_lines(data: bytes, max_line: int) -> tuple[list[bytes], int]:
@@ -485,6 +488,8 @@ class Batch:
     rows: list[PreparedRow]
     dropped: dict[str, int] = field(default_factory=dict)
     decoded_body: bytes | None = None
+    #: A 400 text; the rows are stored all the same (the server flushes before answering).
+    error: str | None = None
 
 
 def _open_request(  # noqa: PLR0911 - one early answer per check, in the server's order
@@ -495,7 +500,7 @@ def _open_request(  # noqa: PLR0911 - one early answer per check, in the server'
     *,
     read_only: bool,
     dropped: dict[str, int],
-) -> IngestResult | tuple[_Params, bytes, bool]:
+) -> IngestResult | tuple[_Params, bytes, str | None]:
     """Method, parameters, tenant and body decoding: an early answer, or what to read."""
     if method != "POST":
         return IngestResult(405, "", "application/json", 0, dropped, None)
@@ -517,17 +522,17 @@ def _open_request(  # noqa: PLR0911 - one early answer per check, in the server'
         return _ok(dropped)
     encoding = hdrs.get("content-encoding", "")
     try:
-        data, complete = _decode_body(encoding, body)
+        data, read_error = _decode_body(encoding, body)
     except ZstdUnavailableError:
         return _error(400, ZSTD_UNAVAILABLE_MESSAGE, dropped)
     if data is None:
         unknown = encoding not in _SUPPORTED_ENCODINGS
         dropped["unsupported_encoding" if unknown else "undecodable_body"] = 1
         return _ok(dropped)
-    if not complete:
-        # Go's reader stops at the error: only lines ended by a newline before it count.
+    if read_error is not None:
+        # The line reader stops at the error: only lines ended by a newline before it count.
         data = data[: data.rfind(b"\n") + 1]
-    return params, data, complete
+    return params, data, read_error
 
 
 def read_request(
@@ -546,7 +551,7 @@ def read_request(
     opened = _open_request(method, query, headers, body, read_only=read_only, dropped=dropped)
     if isinstance(opened, IngestResult):
         return opened
-    params, data, complete = opened
+    params, data, read_error = opened
     lines, too_long = _read_lines(data, MAX_LINE_SIZE_BYTES)
     if too_long:
         dropped["too_long_line"] = too_long
@@ -571,11 +576,14 @@ def read_request(
             rows.append((ts, tags, stored))
     if invalid:
         dropped["invalid_line"] = invalid
-    # processStreamInternal: 400 only when every line failed. A read error counts as one more
-    # error without a line, so a broken compressed body never answers 400.
-    errors = invalid + (not complete)
-    if errors and len(lines) == errors:
-        return _error(400, f"cannot process jsonline request; error: {last_error}", dropped, data)
-    if not complete:
+    if read_error is not None:
         dropped["read_error"] = 1
-    return Batch(params.tenant, rows, dropped, data)
+        last_error = f"jsonline request: cannot read the next line: {read_error}"
+    # processStreamInternal answers 400 when the count of errors equals the count of lines read.
+    # A read error is an error without a line: after one valid line that is 400 (the row is
+    # stored anyway), after one invalid line 200.
+    errors = invalid + (read_error is not None)
+    error = None
+    if errors and len(lines) == errors:
+        error = f"cannot process jsonline request; error: {last_error}"
+    return Batch(params.tenant, rows, dropped, data, error)

@@ -389,6 +389,8 @@ class _Parser:
                     return InFilter(field, frozenset(values))
                 if sep.text != ",":
                     raise LogsQLError(f"missing ',' or ')' in in(...) before {sep.text!r}")
+        if tok.kind == "word" and tok.text[:1] in ("<", ">"):
+            raise LogsQLError(f"range filters are not supported: {field}:{tok.text}")
         if tok.kind in ("word", "string") and not (
             tok.kind == "word"
             and tok.text.lower() in ("i", "range", "len", "seq", "re")

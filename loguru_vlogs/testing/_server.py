@@ -165,7 +165,13 @@ class _Handler(BaseHTTPRequestHandler):
                     return b"".join(chunks)
                 chunks.append(self.rfile.read(size))
                 self.rfile.readline(_MAX_CHUNK_LINE)
-        length = int(self.headers.get("Content-Length") or 0)
+        text = self.headers.get("Content-Length") or "0"
+        if not text.isdigit():
+            # Go's server answers a malformed length itself, before any handler runs.
+            self.close_connection = True
+            self._respond(400, b"400 Bad Request", "text/plain; charset=utf-8")
+            raise _AbandonedError
+        length = int(text)
         return self.rfile.read(length) if length > 0 else b""
 
     def _respond(
@@ -234,9 +240,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise _AbandonedError
             if fault.kind == "fail":
+                # Recorded before answering, so a client that got the answer sees the record.
+                fake._record(record, status=fault.status, response=fault.body)
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
                 self._respond(fault.status, fault.body, "text/plain; charset=utf-8", extra)
-                fake._record(record, status=fault.status, response=fault.body)
                 return
             if fault.kind == "drop":
                 stored: dict[str, Any] = {}
@@ -249,7 +256,6 @@ class _Handler(BaseHTTPRequestHandler):
         if path == INSERT_PATH:
             result = fake._ingest(self.command, url.query, record["headers"], raw)
             body = result.body.encode()
-            self._respond(result.status, body, result.content_type)
             decoded = result.decoded_body if result.decoded_body is not None else raw
             fake._record(
                 record,
@@ -259,10 +265,11 @@ class _Handler(BaseHTTPRequestHandler):
                 stored=result.stored,
                 dropped=result.dropped,
             )
+            self._respond(result.status, body, result.content_type)
             return
         status, body, content_type = self._answer(path, url.query, raw)
-        self._respond(status, body, content_type)
         fake._record(record, status=status, response=body)
+        self._respond(status, body, content_type)
 
     def _answer(  # noqa: PLR0911 - one answer per endpoint
         self, path: str, query: str, raw: bytes

@@ -3,29 +3,34 @@
 Pure (no sockets): :meth:`Store.ingest` takes what an HTTP request carries and answers what the
 real server answers; :meth:`Store.select` runs the LogsQL subset of :mod:`._logsql`. Checked
 against every recorded case of ``vlogs-conformance/victorialogs-v1.26.0.json``
-(``tests/test_conformance.py``).
+(``tests/test_conformance.py``: 45/45, straight and over HTTP).
 
 Where each behaviour of ``VICTORIALOGS.md`` lives:
 
-- parameters, query args before ``VL-*`` headers, comma lists, ``extra_fields``, ``debug``:
-  :func:`_common_params` (``insertutil.GetCommonParams``);
-- tenant headers (uint32, 400 with the server's text): :func:`parse_tenant`;
-- form ``Content-Type`` eats the body: :func:`_common_params` (``r.FormValue``);
-- ``Content-Encoding`` gzip/zstd/deflate/snappy/none, anything else → 200 and nothing:
-  :func:`_decode_body` (``protoparserutil.GetUncompressedReader``);
-- 256 KiB line limit and the lines lost after an over-long one: :func:`_read_lines`
-  (``insertutil.LineReader`` with Go's ``(n, io.EOF)`` final read);
-- JSON → fields (flattening, arrays/numbers/bools as text, ``null`` dropped, >128-byte names,
-  duplicate keys, invalid UTF-8, lone surrogates): :func:`._gojson.parse_line`;
-- ``_time`` (RFC3339, Unix numbers, ``0``/``""``/``-`` → now, local zone, invalid → line
-  skipped): :func:`._gotime.parse_timestamp` via :func:`_extract_time`;
-- ``_msg_field`` fallback list: :func:`_rename_msg`; more than 1000 fields → dropped;
-- ``_stream`` from ``_stream_fields`` and ``extra_fields``, ignore/decolorize filters, ``""``
-  dropped, default ``_msg`` text: :meth:`Store._row_parts` (``LogRows.MustAdd``);
-- retention and the now+2d limit (whole days, like ``Storage.MustAddRows``): :meth:`Store.ingest`;
-- 200 / 400 (every line invalid → the last error) / 405 / 429 (read-only): :meth:`Store.ingest`;
-- query output (``_time``, ``_stream_id``, ``_stream``, ``_msg``, then the other fields by name,
-  values as strings, RFC3339Nano UTC): :meth:`_Row.pairs`, :func:`._gotime.format_rfc3339_nano`.
+- query args before ``VL-*`` headers, comma lists without trimming, ``_msg_field`` fallback,
+  ``extra_fields`` (override data, may be stream fields), ``ignore_fields``/``decolorize_fields``
+  with ``prefix*``, ``debug``, the 400 texts: ``_ingest._common_params``;
+- tenant headers (uint32, 400 ``cannot parse "abc" as uint32: ...``): ``_ingest.parse_tenant``;
+- a form ``Content-Type`` eats the body (200, nothing stored): ``_ingest._open_request``;
+- ``Content-Encoding`` gzip (multistream) / zstd (optional) / deflate / snappy / none, any other
+  value → 200 and nothing; a stream broken part way keeps the complete lines before the break:
+  ``_ingest._decode_body``;
+- the 256 KiB line limit and the valid lines lost with it in the final read:
+  ``_ingest._read_lines`` (``insertutil.LineReader``, whose last read carries ``io.EOF``);
+- JSON → fields (fastjson's leniency, flattening, arrays/numbers/bools as raw text, ``null``
+  dropped, names over 128 bytes, duplicate keys, invalid UTF-8, lone surrogates):
+  ``_gojson.parse_line``;
+- ``_time`` (RFC3339 with T or space, 0-9 digits, ``Z``/``±hh:mm``, no zone = local; Unix
+  numbers by size; ``0``/``""``/``-``/null → now; unparsable → line skipped):
+  ``_gotime.parse_timestamp`` via ``_ingest._extract_time``;
+- more than 1000 fields → dropped; ``_stream`` and stored fields, ``""`` dropped, default
+  ``_msg``: ``_ingest._row_parts`` (``LogRows.MustAdd``);
+- 200 / 400 (``processStreamInternal``: errors == lines read) / 405 / 429 (read-only):
+  ``_ingest.read_request``;
+- retention (default 7d) and now+2d, by whole days like ``Storage.MustAddRows``:
+  :meth:`Store._within_retention`;
+- the printed row (``_time``, ``_stream_id``, ``_stream``, ``_msg``, then other fields by name;
+  values as strings; ``_time`` RFC3339Nano UTC): :meth:`_Row.pairs`, :func:`json_line`.
 
 NOT_MODELLED (deliberate differences; none is exercised by the conformance file):
 
@@ -34,15 +39,17 @@ NOT_MODELLED (deliberate differences; none is exercised by the conformance file)
   ones; the model always sorts by name (what a one-row block, as in the conformance file, shows).
   Duplicate field names survive in every row here; the server may merge them in blocks whose
   rows have different field sets. Only the first of several ``_msg`` fields is printed.
-- Rows whose estimated size exceeds 2 MiB (impossible below the 256 KiB line limit) and the
-  ``-insert.maxLineSizeBytes`` / ``-insert.maxFieldsPerLine`` flags are fixed at their defaults.
-- Query results are not merged into blocks: without ``limit`` rows come in ingestion order
-  (the server's order is unspecified); with ``limit`` the newest N by ``_time``, newest first.
-- A body larger than 10 MB with a form ``Content-Type`` is still eaten whole (Go reads 10 MB and
-  parses the rest as JSON lines); multipart form fields are not read as parameters.
-- Error texts of the slow JSON path count lengths in characters where Go counts bytes of invalid
-  UTF-8; a key containing invalid UTF-8 is measured after U+FFFD replacement.
-- Rows are kept forever once stored (the server drops whole days past the retention later).
+- Row order: without ``limit`` rows come in ingestion order (the server's is unspecified); with
+  ``limit`` the newest N by ``_time``, newest first.
+- Invalid UTF-8 is stored as U+FFFD (the server keeps the bytes and prints them raw; a client
+  decoding with replacement sees the same text); key lengths are counted after the replacement.
+- The text of a 400 caused by a broken compressed stream names the Python codec error and not
+  ``remoteAddr=...``; the status and the stored rows are the server's.
+- A form body over 10 MB is eaten whole (Go reads 10 MB and parses the rest as JSON lines);
+  multipart form fields are not read as parameters.
+- The 2 MiB row-size limit (unreachable below the 256 KiB line limit) is not checked, and the
+  ``-insert.maxLineSizeBytes`` / ``-insert.maxFieldsPerLine`` flags keep their defaults.
+- Rows stay until :meth:`Store.clear` (the server later drops whole days past the retention).
 """
 
 from __future__ import annotations
@@ -238,6 +245,11 @@ class Store:
             return outcome
         rows = self._within_retention(outcome.rows, now, outcome.dropped)
         self._insert(outcome.tenant, rows)
+        if outcome.error is not None:
+            text, content_type = outcome.error + "\n", "text/plain; charset=utf-8"
+            return IngestResult(
+                400, text, content_type, len(rows), outcome.dropped, outcome.decoded_body
+            )
         return IngestResult(
             200, "", "application/json", len(rows), outcome.dropped, outcome.decoded_body
         )

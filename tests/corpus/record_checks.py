@@ -62,7 +62,8 @@ def assert_within_limits(
     """Assert every server limit and the schema invariants; return the parsed object."""
     assert isinstance(line, bytes)
     assert len(line) <= max_line_bytes, f"line of {len(line)} bytes"
-    assert b"\n" not in line and b"\r" not in line
+    assert b"\n" not in line
+    assert b"\r" not in line
     line.decode("utf-8")  # strict: valid UTF-8
     obj = orjson.loads(line)  # raises on trailing data: exactly one value
     assert isinstance(obj, dict)

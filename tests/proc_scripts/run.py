@@ -196,6 +196,17 @@ def fork_mid_send(url: str, n: int, hold: float) -> dict[str, Any]:
     }
 
 
+def late_thread(url: str, method: str, n: int, late: float) -> dict[str, Any]:
+    """A child whose non-daemon thread logs after the target returned (after the exit flush)."""
+    ctx = multiprocessing.get_context(method)
+    logger.add(add_sink(url))
+    process = ctx.Process(
+        target=targets.child_with_late_thread, args=(logger, f"late-{method}", n, late)
+    )
+    process.start()
+    return {"codes": [join(process)]}
+
+
 # -- 3. no enqueue, spawn / forkserver: the pickled sink works in the child ------------------
 
 
@@ -373,6 +384,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "enqueue": enqueue,
     "fork": fork,
     "fork_mid_send": fork_mid_send,
+    "late_thread": late_thread,
     "spawn": spawn,
     "threads": threads,
     "recursion": recursion,

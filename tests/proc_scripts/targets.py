@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from typing import Any
 
 from loguru import logger as _loguru_logger
@@ -39,3 +41,19 @@ def task(args: tuple[str, int, bool]) -> int:
     if complete:
         logger.complete()
     return os.getpid()
+
+
+def child_with_late_thread(log: Any, who: str, n: int, late: float) -> None:
+    """``Process`` target that returns while a non-daemon thread it started is still working.
+
+    The thread logs ``n`` records ``late`` seconds after the target returned: after
+    multiprocessing ran its exit finalizers, before it joins the thread and calls os._exit.
+    """
+    log.bind(who=who, i=0, pid=os.getpid()).info("before the target returns")
+
+    def finish_the_job() -> None:
+        time.sleep(late)  # the rest of the job: the scenario, not a synchronisation
+        for i in range(1, n + 1):
+            log.bind(who=who, i=i, pid=os.getpid()).info("after the target returned")
+
+    threading.Thread(target=finish_the_job, name="still-working").start()

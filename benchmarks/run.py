@@ -1,0 +1,777 @@
+"""Benchmarks of loguru-vlogs: every figure of issue 6 in one run, printed as a table and saved as JSON.
+
+    python benchmarks/run.py [--quick] [--out benchmarks/results/latest.json]
+                             [--chart benchmarks/results/chart.png] [--receiver auto|real|fake|null]
+
+Figures (medians of several repetitions; ratios are measured in the same run):
+
+1. caller overhead: µs per logger call with VLogsSink ÷ with a no-op callable sink
+2. end-to-end throughput: records/s from the first logger call until the receiver holds them all,
+   VLogsSink vs victorialogs-handler (stdlib logging) vs loguru ``serialize=True`` to a file
+3. memory: resident bytes per buffered record (server down, 100 000 records) ÷ JSON line size
+4. wire size: bytes per record on the wire for gzip (default), zstd and none
+5. exit latency: a script logging 1 000 records, minus the same script with a no-op sink
+6. import time of loguru_vlogs on top of loguru
+7. scaling: caller overhead and throughput at 1, 2, 4, 8 threads and with ``enqueue=True``
+
+See benchmarks/README.md for what each figure means and how it is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:  # run from anywhere: the package is next to this folder
+    sys.path.insert(0, str(ROOT))
+
+from _receivers import Receiver  # noqa: E402
+from _workload import LoguruMix, StdlibMix  # noqa: E402
+from loguru import logger  # noqa: E402
+
+from loguru_vlogs import VLogsSink  # noqa: E402
+
+#: Targets of issue 6.
+TARGET_OVERHEAD = 1.25
+TARGET_THROUGHPUT = 1.5
+TARGET_MEMORY = 2.0
+TARGET_WIRE = 5.0
+TARGET_EXIT_UP_MS = 100.0
+EXIT_DOWN_TIMEOUT = 1.0
+EXIT_DOWN_SLACK_MS = 500.0
+THREADS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    caller_records: int
+    caller_reps: int
+    scaling_records: int
+    scaling_reps: int
+    throughput_records: int
+    throughput_reps: int
+    memory_records: int
+    wire_records: int
+    exit_records: int
+    exit_reps: int
+    import_reps: int
+
+
+FULL = Sizes(
+    caller_records=20_000,
+    caller_reps=7,
+    scaling_records=8_000,
+    scaling_reps=5,
+    throughput_records=20_000,
+    throughput_reps=3,
+    memory_records=100_000,
+    wire_records=10_000,
+    exit_records=1_000,
+    exit_reps=5,
+    import_reps=7,
+)
+QUICK = Sizes(
+    caller_records=400,
+    caller_reps=2,
+    scaling_records=200,
+    scaling_reps=1,
+    throughput_records=400,
+    throughput_reps=1,
+    memory_records=2_000,
+    wire_records=300,
+    exit_records=100,
+    exit_reps=1,
+    import_reps=2,
+)
+
+_QUIET = {"warn_interval": 3600.0}  # the server-down figures would print retry warnings
+_HANDLER = {"backtrace": False, "diagnose": False}  # same traceback cost for every sink
+
+
+def log(text: str) -> None:
+    """Progress on stderr (the table goes to stdout)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "load_average_at_start": [round(x, 2) for x in load] if load else None,
+    }
+
+
+def versions() -> dict[str, str | None]:
+    return {
+        "python": platform.python_version(),
+        "loguru": _version("loguru"),
+        "orjson": _version("orjson"),
+        "urllib3": _version("urllib3"),
+        "loguru_vlogs": _version("loguru-vlogs"),
+        "zstandard": _version("zstandard"),
+        "victorialogs_handler": _version("victorialogs-handler"),
+    }
+
+
+def child_env() -> dict[str, str]:
+    """The environment of every child interpreter: the package importable, bytecode cached.
+
+    With PYTHONDONTWRITEBYTECODE set (as in some CI images) an editable install recompiles the
+    package in every new interpreter, which installed wheels never do.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+# -- running bursts -------------------------------------------------------------------------------
+
+
+def timed_burst(burst: Callable[[int, int], None], n: int, threads: int) -> tuple[float, float]:
+    """Run ``n`` records over ``threads`` threads; (wall s, process CPU s) of the calls."""
+    if threads == 1:
+        wall, cpu = time.perf_counter(), time.process_time()
+        burst(0, n)
+        return time.perf_counter() - wall, time.process_time() - cpu
+    per = n // threads
+    barrier = threading.Barrier(threads + 1)
+
+    def work(k: int) -> None:
+        barrier.wait()
+        burst(k * per, (k + 1) * per)
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    wall, cpu = time.perf_counter(), time.process_time()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+# -- 1 and 7: caller overhead ----------------------------------------------------------------------
+
+
+def caller_overhead(
+    url: str, n: int, reps: int, threads: int = 1, enqueue: bool = False
+) -> dict[str, Any]:
+    """µs per call with VLogsSink and with a no-op sink, interleaved repetitions."""
+    per_call = (n // threads) * threads
+    sink = VLogsSink(url, **_QUIET)
+    mix = LoguruMix(logger)
+    wall: dict[str, list[float]] = {"vlogs": [], "noop": []}
+    cpu: dict[str, list[float]] = {"vlogs": [], "noop": []}
+    for _ in range(reps):
+        for name in ("noop", "vlogs"):
+            logger.remove()
+            target: Any = sink if name == "vlogs" else (lambda _message: None)
+            logger.add(target, enqueue=enqueue, **_HANDLER)
+            mix.burst(0, min(1000, n))  # warm-up: worker started, connection open, caches hot
+            logger.complete()
+            w, c = timed_burst(mix.burst, n, threads)
+            # Outside the timing: the backlog is delivered before the next repetition starts.
+            logger.complete()
+            wall[name].append(w / per_call * 1e6)
+            cpu[name].append(c / per_call * 1e6)
+    logger.remove()
+    stats = sink.stats()
+    vl, noop = median(wall["vlogs"]), median(wall["noop"])
+    vl_cpu, noop_cpu = median(cpu["vlogs"]), median(cpu["noop"])
+    return {
+        "threads": threads,
+        "enqueue": enqueue,
+        "records": per_call,
+        "reps": reps,
+        "vlogs_us": vl,
+        "noop_us": noop,
+        "ratio": vl / noop,
+        "vlogs_cpu_us": vl_cpu,
+        "noop_cpu_us": noop_cpu,
+        "cpu_ratio": vl_cpu / noop_cpu,
+        "samples_us": wall,
+        "delivered": stats["sent"],
+        "dropped": stats["dropped_total"],
+    }
+
+
+# -- 2 and 7: throughput ---------------------------------------------------------------------------
+
+
+def _wait_timeout(n: int) -> float:
+    return 60.0 + n / 2000.0
+
+
+def throughput_vlogs(
+    rx: Receiver, n: int, threads: int = 1, enqueue: bool = False
+) -> dict[str, Any]:
+    n = (n // threads) * threads
+    run_id = rx.begin_run()
+    logger.remove()
+    sink = VLogsSink(rx.url, fields={"bench_run": run_id}, **_QUIET)
+    logger.add(sink, enqueue=enqueue, **_HANDLER)
+    mix = LoguruMix(logger)
+    start = time.monotonic()
+    timed_burst(mix.burst, n, threads)
+    logger.complete()  # VLogsSink: returns once the server accepted everything
+    found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
+    logger.remove()
+    return {"rps": n / (seen - start), "stored": found, "records": n}
+
+
+def throughput_handler(rx: Receiver, n: int) -> dict[str, Any]:
+    from vlogs_handler import VictoriaLogsHandler
+
+    run_id = rx.begin_run()
+    std = logging.getLogger("bench.victorialogs_handler")
+    std.propagate = False
+    std.setLevel(logging.INFO)
+    for old in list(std.handlers):
+        std.removeHandler(old)
+    # Configured like VLogsSink: same URL, batches of 1000, 1 s flush interval, 100 000 buffer.
+    handler = VictoriaLogsHandler(
+        url=rx.url, batch_size=1000, chunk_size=1000, buffer_size=100_000, flush_interval=1.0
+    )
+    std.addHandler(handler)
+    mix = StdlibMix(std, static={"bench_run": run_id})
+    try:
+        start = time.monotonic()
+        mix.burst(0, n)
+        handler.flush()  # sends what is queued (its worker may hold one chunk in flight)
+        found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
+    finally:
+        std.removeHandler(handler)
+        handler.close()
+    return {"rps": n / (seen - start), "stored": found, "records": n}
+
+
+def throughput_file(n: int, directory: Path) -> dict[str, Any]:
+    path = directory / "serialize.jsonl"
+    path.unlink(missing_ok=True)
+    logger.remove()
+    handler = logger.add(str(path), serialize=True, **_HANDLER)
+    mix = LoguruMix(logger)
+    start = time.monotonic()
+    mix.burst(0, n)
+    logger.remove(handler)  # flushes and closes the file
+    elapsed = time.monotonic() - start
+    with path.open("rb") as stored:
+        lines = sum(1 for _ in stored)
+    return {"rps": n / elapsed, "stored": lines, "records": n}
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    rates = [r["rps"] for r in runs]
+    return {
+        "rps": median(rates),
+        "samples_rps": rates,
+        "records": runs[0]["records"],
+        "complete": all(r["stored"] >= r["records"] for r in runs),
+    }
+
+
+def throughput_figure(rx: Receiver, sizes: Sizes, directory: Path) -> dict[str, Any]:
+    """VLogsSink vs victorialogs-handler vs loguru serialize=True, repetitions interleaved."""
+    n, reps = sizes.throughput_records, sizes.throughput_reps
+    handler_ok = _have("vlogs_handler")
+    runs: dict[str, list[dict[str, Any]]] = {"vlogs": [], "victorialogs_handler": [], "file": []}
+    for _ in range(reps):
+        runs["vlogs"].append(throughput_vlogs(rx, n))
+        if handler_ok:
+            runs["victorialogs_handler"].append(throughput_handler(rx, n))
+        runs["file"].append(throughput_file(n, directory))
+    result: dict[str, Any] = {
+        "receiver": rx.kind,
+        "receiver_description": rx.description,
+        "vlogs": _median_run(runs["vlogs"]),
+        "loguru_serialize_file": _median_run(runs["file"]),
+    }
+    if handler_ok:
+        result["victorialogs_handler"] = _median_run(runs["victorialogs_handler"])
+        result["ratio_vs_handler"] = result["vlogs"]["rps"] / result["victorialogs_handler"]["rps"]
+    else:
+        result["victorialogs_handler"] = None
+        result["ratio_vs_handler"] = None
+        result["skipped"] = "victorialogs-handler is not installed (pip install victorialogs-handler)"
+    return result
+
+
+# -- 3: memory -------------------------------------------------------------------------------------
+
+
+def _child(mode: str, args: dict[str, Any], timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+    env = child_env()
+    return subprocess.run(
+        [sys.executable, str(HERE / "_child.py"), mode, json.dumps(args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _closed_url() -> str:
+    from loguru_vlogs.testing import free_port
+
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there: connection refused
+
+
+def memory_figure(n: int) -> dict[str, Any]:
+    done = _child("memory", {"url": _closed_url(), "n": n})
+    if done.returncode != 0:
+        raise RuntimeError(f"memory child failed: {done.stderr[-2000:]}")
+    m = json.loads(done.stdout.strip().splitlines()[-1])
+    per_record = (m["rss_after"] - m["rss_before"]) / m["records"]
+    return {
+        "records": m["records"],
+        "rss_bytes_per_record": per_record,
+        "line_bytes": m["line_bytes"],
+        "ratio": per_record / m["line_bytes"],
+        # A bytes object costs its length + 33 bytes, plus 8 for its slot in the deque.
+        "object_floor_bytes": m["line_bytes"] + sys.getsizeof(b"") + 8,
+        "rss_before": m["rss_before"],
+        "rss_after": m["rss_after"],
+        "dropped": m["dropped"],
+    }
+
+
+# -- 4: wire size -----------------------------------------------------------------------------------
+
+
+def wire_figure(rx: Receiver, n: int) -> dict[str, Any]:
+    settings = ["gzip", "zstd", "none"] if _have("zstandard") else ["gzip", "none"]
+    mix = LoguruMix(logger)
+    result: dict[str, Any] = {}
+    for compression in settings:
+        logger.remove()
+        sink = VLogsSink(rx.url, compression=compression, **_QUIET)
+        logger.add(sink, **_HANDLER)
+        mix.burst(0, n)
+        logger.complete()
+        stats = sink.stats()
+        logger.remove()
+        sent = max(stats["sent"], 1)
+        result[compression] = {
+            "bytes_per_record": stats["bytes_sent"] / sent,
+            "raw_bytes_per_record": stats["bytes_raw"] / sent,
+            "records_per_request": stats["sent"] / max(stats["requests"], 1),
+        }
+    default = result["gzip"]["bytes_per_record"]
+    result["ratio_none_over_default"] = result["none"]["bytes_per_record"] / default
+    result["levels"] = compression_levels(mix)
+    return result
+
+
+def compression_levels(mix: LoguruMix) -> dict[str, Any]:
+    """Ratio and µs per record of each codec level on one 1000-record batch of the mix."""
+    try:
+        from loguru_vlogs._record import RecordEncoder  # private: a sweep, not a figure
+    except ImportError:
+        return {}
+    encoder = RecordEncoder(static_fields={"service": "run", "host": platform.node()})
+    lines: list[bytes] = []
+    logger.remove()
+    logger.add(lambda message: lines.append(encoder.encode(message.record, message)), **_HANDLER)
+    mix.burst(0, 1000)
+    logger.remove()
+    body = b"\n".join(lines)
+    codecs: dict[str, Callable[[bytes], bytes]] = {}
+    for level in (1, 6, 9):
+        codecs[f"gzip-{level}"] = lambda data, lv=level: _gzip(data, lv)
+    if _have("zstandard"):
+        import zstandard
+
+        for level in (1, 3, 9):
+            codecs[f"zstd-{level}"] = zstandard.ZstdCompressor(level=level).compress
+    out = {}
+    for name, compress in codecs.items():
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            size = len(compress(body))
+            times.append(time.perf_counter() - started)
+        out[name] = {"ratio": len(body) / size, "us_per_record": median(times) / len(lines) * 1e6}
+    return out
+
+
+def _gzip(data: bytes, level: int) -> bytes:
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
+
+
+# -- 5: exit latency -----------------------------------------------------------------------------
+
+
+def _time_script(args: dict[str, Any]) -> float:
+    env = child_env()
+    command = [sys.executable, str(HERE / "_child.py"), "exit", json.dumps(args)]
+    started = time.perf_counter()
+    subprocess.run(
+        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=120
+    )
+    return (time.perf_counter() - started) * 1000.0
+
+
+def _hyperfine(commands: dict[str, dict[str, Any]], reps: int) -> dict[str, float] | None:
+    """Median ms of each script with hyperfine when it is installed, else None."""
+    exe = shutil.which("hyperfine")
+    if exe is None:
+        return None
+    names = list(commands)
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "hyperfine.json"
+        argv = [exe, "-N", "--warmup", "1", "--runs", str(max(reps, 2)), "--export-json", str(export)]
+        for name in names:
+            args = json.dumps(commands[name], separators=(",", ":"))
+            argv.append(f"{sys.executable} {HERE / '_child.py'} exit {args}")
+        env = child_env()
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return None
+        results = json.loads(export.read_text())["results"]
+    return {name: r["median"] * 1000.0 for name, r in zip(names, results, strict=True)}
+
+
+def exit_figure(primary: Receiver, extra: Receiver | None, sizes: Sizes) -> dict[str, Any]:
+    n, reps = sizes.exit_records, sizes.exit_reps
+    base = {"n": n, "shutdown_timeout": 5.0}
+    scripts = {
+        "noop": {**base, "sink": "noop", "url": primary.url},
+        "up": {**base, "sink": "vlogs", "url": primary.url},
+        "down": {**base, "sink": "vlogs", "url": _closed_url(), "shutdown_timeout": EXIT_DOWN_TIMEOUT},
+    }
+    if extra is not None:
+        scripts[f"up_{extra.kind}"] = {**base, "sink": "vlogs", "url": extra.url}
+    tool = "hyperfine"
+    medians = _hyperfine(scripts, reps)
+    if medians is None:
+        tool = "python (subprocess wall time)"
+        samples: dict[str, list[float]] = {name: [] for name in scripts}
+        _time_script(scripts["noop"])  # warm the OS caches once
+        for _ in range(reps):
+            for name, args in scripts.items():
+                samples[name].append(_time_script(args))
+        medians = {name: median(values) for name, values in samples.items()}
+    result: dict[str, Any] = {
+        "records": n,
+        "tool": tool,
+        "noop_ms": medians["noop"],
+        "up_ms": medians["up"],
+        "up_overhead_ms": medians["up"] - medians["noop"],
+        "up_receiver": primary.kind,
+        "down_ms": medians["down"],
+        "down_overhead_ms": medians["down"] - medians["noop"],
+        "down_shutdown_timeout_s": EXIT_DOWN_TIMEOUT,
+    }
+    if extra is not None:
+        result[f"up_{extra.kind}_overhead_ms"] = medians[f"up_{extra.kind}"] - medians["noop"]
+    return result
+
+
+# -- 6: import time -----------------------------------------------------------------------------
+
+
+def _importtime(code: str, module: str) -> float:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    for line in done.stderr.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == module:
+            return int(parts[1]) / 1000.0  # cumulative µs -> ms
+    raise RuntimeError(f"{module} not found in -X importtime output")
+
+
+def import_figure(reps: int) -> dict[str, Any]:
+    ours, theirs = [], []
+    _importtime("import loguru; import loguru_vlogs", "loguru_vlogs")  # writes the bytecode cache
+    for _ in range(reps):
+        # loguru first: loguru_vlogs's cumulative time then excludes loguru's own.
+        ours.append(_importtime("import loguru; import loguru_vlogs", "loguru_vlogs"))
+        theirs.append(_importtime("import loguru", "loguru"))
+    return {"loguru_vlogs_ms": median(ours), "loguru_ms": median(theirs), "samples_ms": ours}
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def receivers(choice: str) -> Iterator[tuple[Receiver, Receiver | None]]:
+    """(primary, null-or-None): the issue's receiver, plus the null one when that is the fake."""
+    from loguru_vlogs.testing import find_binary
+
+    kind = choice if choice != "auto" else ("real" if find_binary() else "fake")
+    with Receiver(kind) as primary:
+        if kind == "fake":
+            with Receiver("null") as null:
+                yield primary, null
+        else:
+            yield primary, None
+
+
+def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
+    started = time.monotonic()
+    figures: dict[str, Any] = {}
+    with receivers(receiver_choice) as (primary, null), tempfile.TemporaryDirectory() as tmp:
+        # The receiver that lets a shipper go as fast as it can (a real server, or the null one).
+        fast = null if null is not None else primary
+        log(f"receiver: {primary.kind} ({primary.url}); fast receiver: {fast.kind}")
+        log("6 import time")
+        figures["import"] = import_figure(sizes.import_reps)
+        log("1 caller overhead")
+        figures["caller_overhead"] = caller_overhead(
+            primary.url, sizes.caller_records, sizes.caller_reps
+        )
+        figures["caller_overhead"]["receiver"] = primary.kind
+        log("2 throughput")
+        figures["throughput"] = throughput_figure(primary, sizes, Path(tmp))
+        if null is not None:
+            log("2 throughput (null receiver)")
+            figures["throughput_null_receiver"] = throughput_figure(null, sizes, Path(tmp))
+        log("3 memory")
+        figures["memory"] = memory_figure(sizes.memory_records)
+        log("4 wire size")
+        figures["wire"] = wire_figure(fast, sizes.wire_records)
+        log("5 exit latency")
+        figures["exit"] = exit_figure(primary, null, sizes)
+        log("7 scaling")
+        figures["scaling"] = scaling_figure(primary, fast, sizes)
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "quick": quick,
+        "duration_s": round(time.monotonic() - started, 1),
+        "machine": machine_info(),
+        "versions": versions(),
+        "receiver": {"kind": primary.kind, "description": primary.description},
+        "sizes": asdict(sizes),
+        "figures": figures,
+        "targets": targets(figures),
+    }
+
+
+def scaling_figure(primary: Receiver, fast: Receiver, sizes: Sizes) -> dict[str, Any]:
+    n, reps = sizes.scaling_records, sizes.scaling_reps
+    rows: list[dict[str, Any]] = []
+    configs = [(t, False) for t in THREADS] + [(1, True)]
+    for threads, enqueue in configs:
+        overhead = caller_overhead(primary.url, n, reps, threads=threads, enqueue=enqueue)
+        rates = [
+            throughput_vlogs(fast, sizes.throughput_records, threads=threads, enqueue=enqueue)
+            for _ in range(sizes.throughput_reps)
+        ]
+        rows.append(
+            {
+                "threads": threads,
+                "enqueue": enqueue,
+                "vlogs_us": overhead["vlogs_us"],
+                "noop_us": overhead["noop_us"],
+                "ratio": overhead["ratio"],
+                "cpu_ratio": overhead["cpu_ratio"],
+                "throughput_rps": _median_run(rates)["rps"],
+            }
+        )
+    return {"caller_receiver": primary.kind, "throughput_receiver": fast.kind, "rows": rows}
+
+
+def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target of the issue with the measured value and whether it is met."""
+    exit_ = f["exit"]
+    rows = [
+        ("caller overhead (wall)", f["caller_overhead"]["ratio"], "<=", TARGET_OVERHEAD),
+        ("memory per buffered record / line", f["memory"]["ratio"], "<=", TARGET_MEMORY),
+        ("wire: uncompressed / default", f["wire"]["ratio_none_over_default"], ">=", TARGET_WIRE),
+        ("exit latency, server up (ms)", exit_["up_overhead_ms"], "<=", TARGET_EXIT_UP_MS),
+        (
+            "exit latency, server down (ms)",
+            exit_["down_overhead_ms"],
+            "<=",
+            EXIT_DOWN_TIMEOUT * 1000 + EXIT_DOWN_SLACK_MS,
+        ),
+    ]
+    for key in ("throughput", "throughput_null_receiver"):
+        if key in f:
+            label = f"throughput vs victorialogs-handler ({f[key]['receiver']} receiver)"
+            rows.insert(1, (label, f[key]["ratio_vs_handler"], ">=", TARGET_THROUGHPUT))
+    out = []
+    for name, value, op, target in rows:
+        met = None if value is None else (value <= target if op == "<=" else value >= target)
+        out.append({"name": name, "value": value, "op": op, "target": target, "met": met})
+    return out
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def _n(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    f = result["figures"]
+    m, v = result["machine"], result["versions"]
+    lines = [
+        f"loguru-vlogs benchmarks · {result['date']} · {m['cpu']}, {m['cores']} cores · "
+        f"Python {v['python']}, loguru {v['loguru']}, orjson {v['orjson']}, urllib3 {v['urllib3']}"
+        + (" · QUICK (tiny sizes, numbers meaningless)" if result["quick"] else ""),
+        f"receiver: {result['receiver']['kind']} — {result['receiver']['description']}",
+        "",
+    ]
+    rows: list[tuple[str, str, str, str]] = [("figure", "VLogsSink", "compared with", "ratio")]
+    co = f["caller_overhead"]
+    rows.append(
+        ("1 caller overhead, µs/call (wall)", _n(co["vlogs_us"], 2), f"no-op sink {_n(co['noop_us'], 2)}", f"{co['ratio']:.2f}×")
+    )
+    rows.append(
+        ("  same, process CPU µs/call", _n(co["vlogs_cpu_us"], 2), f"no-op sink {_n(co['noop_cpu_us'], 2)}", f"{co['cpu_ratio']:.2f}×")
+    )
+    for key in ("throughput", "throughput_null_receiver"):
+        if key not in f:
+            continue
+        t = f[key]
+        h = t["victorialogs_handler"]
+        ratio = "—" if t["ratio_vs_handler"] is None else f"{t['ratio_vs_handler']:.2f}×"
+        rows.append(
+            (
+                f"2 throughput, records/s ({t['receiver']} receiver)",
+                _n(t["vlogs"]["rps"], 0),
+                f"victorialogs-handler {_n(h['rps'] if h else None, 0)}",
+                ratio,
+            )
+        )
+        rows.append(("  loguru serialize=True to a file", "", _n(t["loguru_serialize_file"]["rps"], 0), ""))
+    mem = f["memory"]
+    rows.append(
+        (
+            f"3 memory, RSS bytes/buffered record ({mem['records']:,})",
+            _n(mem["rss_bytes_per_record"], 0),
+            f"JSON line {_n(mem['line_bytes'], 0)}",
+            f"{mem['ratio']:.2f}×",
+        )
+    )
+    w = f["wire"]
+    codecs = [c for c in ("gzip", "zstd", "none") if c in w]
+    rows.append(
+        (
+            f"4 wire, bytes/record ({' / '.join(codecs)})",
+            " / ".join(_n(w[c]["bytes_per_record"], 0) for c in codecs),
+            "uncompressed ÷ gzip",
+            f"{w['ratio_none_over_default']:.1f}×",
+        )
+    )
+    e = f["exit"]
+    rows.append(("5 exit, +ms vs no-op sink (server up)", _n(e["up_overhead_ms"], 0), f"{e['records']} records, {e['up_receiver']} receiver", ""))
+    if "up_null_overhead_ms" in e:
+        rows.append(("  same, null receiver", _n(e["up_null_overhead_ms"], 0), "", ""))
+    rows.append(
+        ("  server down, shutdown_timeout=1 s", _n(e["down_overhead_ms"], 0), f"no-op script {_n(e['noop_ms'], 0)} ms", "")
+    )
+    imp = f["import"]
+    rows.append(("6 import loguru_vlogs, ms", _n(imp["loguru_vlogs_ms"], 1), f"loguru itself {_n(imp['loguru_ms'], 1)}", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[k]) for k, cell in enumerate(r)).rstrip())
+        if i == 0:
+            lines.append("  ".join("-" * widths[k] for k in range(4)))
+    s = f["scaling"]
+    lines += [
+        "",
+        f"7 scaling (caller: {s['caller_receiver']} receiver; throughput: {s['throughput_receiver']} receiver)",
+        "threads  enqueue  VLogsSink µs/call  no-op µs/call  ratio  cpu ratio  records/s",
+    ]
+    for r in s["rows"]:
+        lines.append(
+            f"{r['threads']:>7}  {'yes' if r['enqueue'] else 'no':>7}  {r['vlogs_us']:>17.2f}  "
+            f"{r['noop_us']:>13.2f}  {r['ratio']:>4.2f}×  {r['cpu_ratio']:>8.2f}×  {r['throughput_rps']:>9,.0f}"
+        )
+    lines += ["", "targets"]
+    for t in result["targets"]:
+        status = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        lines.append(f"  {t['name']:<55} {_n(t['value'], 2):>9} {t['op']} {t['target']:<7g} {status}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that it runs")
+    parser.add_argument("--out", default=str(HERE / "results" / "latest.json"), help="JSON file")
+    parser.add_argument("--chart", default=str(HERE / "results" / "chart.png"), help="PNG file")
+    parser.add_argument(
+        "--receiver",
+        choices=("auto", "real", "fake", "null"),
+        default="auto",
+        help="auto: a victoria-logs binary if found ($VLOGS_BINARY or PATH), else the fake",
+    )
+    args = parser.parse_args(argv)
+    result = run(QUICK if args.quick else FULL, args.receiver, args.quick)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+    print(f"\nJSON: {out}")
+    from _chart import draw
+
+    chart = draw(result, Path(args.chart))
+    print(f"chart: {chart}" if chart else "chart: skipped (matplotlib is not installed)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

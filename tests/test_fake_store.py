@@ -1,0 +1,772 @@
+"""The storage model of the test receiver: VictoriaLogs v1.26.0 ingestion and queries, no sockets."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import sys
+import zlib
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loguru_vlogs.testing._gojson import (
+    JSONLineError,
+    go_quote,
+    parse_line,
+    parse_line_with_fastjson_port,
+)
+from loguru_vlogs.testing._gotime import format_rfc3339_nano, parse_rfc3339
+from loguru_vlogs.testing._ingest import DEFAULT_MSG_VALUE, _snappy_decode
+from loguru_vlogs.testing._logsql import LogsQLError
+from loguru_vlogs.testing._store import IngestResult, Store
+
+NOW = parse_rfc3339(b"2026-11-20T12:00:00Z", 0) or 0
+NOW_TEXT = "2026-11-20T12:00:00Z"
+T = "2026-11-20T08:15:30Z"
+
+
+def make_store(**options: Any) -> Store:
+    options.setdefault("retention", None)
+    options.setdefault("timezone_offset", 0)
+    return Store(**options)
+
+
+def ingest(
+    store: Store,
+    *lines: Any,
+    query: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+) -> IngestResult:
+    """Send JSON lines (dicts are encoded, bytes sent as is) at the fixed NOW."""
+    if body is None:
+        body = b"\n".join(
+            line if isinstance(line, bytes) else json.dumps(line).encode() for line in lines
+        )
+    return store.ingest(query=query, headers=headers or {}, body=body, now_ns=NOW)
+
+
+def stored(*lines: Any, **kwargs: Any) -> list[dict[str, str]]:
+    """The rows a fresh store keeps from one request (tenant 0:0), without ``_stream_id``."""
+    store = make_store()
+    ingest(store, *lines, **kwargs)
+    rows = store.rows()
+    for row in rows:
+        del row["_stream_id"]
+    return rows
+
+
+# -- parameters ---------------------------------------------------------------------------
+
+
+def test_query_args_win_over_vl_headers() -> None:
+    """``_msg_field`` in the URL beats ``VL-Msg-Field``; an empty arg falls back to the header."""
+    line = {"a": "from a", "b": "from b", "_time": T}
+    assert "from a" == stored(line, query="_msg_field=a", headers={"VL-Msg-Field": "b"})[0]["_msg"]
+    assert "from b" == stored(line, query="_msg_field=", headers={"VL-Msg-Field": "b"})[0]["_msg"]
+
+
+def test_list_items_are_not_trimmed() -> None:
+    """``a, b`` names the fields ``a`` and `` b`` (comma lists have no escaping or trimming)."""
+    row = stored({"_msg": "m", "a": "1", "b": "2"}, query="_stream_fields=a,%20b")[0]
+    assert '{a="1"}' == row["_stream"]
+
+
+def test_extra_fields_override_the_data_and_can_be_stream_fields() -> None:
+    """``extra_fields`` replace same-named data fields and join ``_stream`` when listed there."""
+    row = stored(
+        {"_msg": "m", "env": "dev"}, query="extra_fields=env=prod,dc=eu&_stream_fields=dc"
+    )[0]
+    assert ("prod", "eu", '{dc="eu"}') == (row["env"], row["dc"], row["_stream"])
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        (
+            "extra_fields=k",
+            r'^invalid extra_field format: "k"; must be in the form "field=value"\n$',
+        ),
+        (
+            "extra_fields==v",
+            r'^invalid extra_field format: "=v"; must be in the form "field=value"\n$',
+        ),
+        (
+            "debug=yes",
+            r'^cannot parse debug="yes": strconv.ParseBool: parsing "yes": invalid syntax\n$',
+        ),
+    ],
+)
+def test_bad_parameters_are_rejected_with_the_servers_text(query: str, message: str) -> None:
+    """A malformed ``extra_fields`` or ``debug`` answers 400 with VictoriaLogs' wording."""
+    result = ingest(make_store(), {"_msg": "m"}, query=query)
+    assert (400, 0) == (result.status, result.stored)
+    assert re.match(message, result.body)
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (
+            {"AccountID": "abc"},
+            r'^cannot parse "abc" as uint32: strconv.ParseUint: parsing "abc": invalid syntax\n$',
+        ),
+        (
+            {"ProjectID": "-1"},
+            r'^cannot parse "-1" as uint32: strconv.ParseUint: parsing "-1": invalid syntax\n$',
+        ),
+        (
+            {"AccountID": "4294967296"},
+            r'^cannot parse "4294967296" as uint32: strconv.ParseUint: parsing "4294967296": value out of range\n$',
+        ),
+    ],
+)
+def test_bad_tenant_headers_answer_400(headers: dict[str, str], message: str) -> None:
+    """Tenant headers must be uint32."""
+    result = ingest(make_store(), {"_msg": "m"}, headers=headers)
+    assert (400, 0) == (result.status, result.stored)
+    assert re.match(message, result.body)
+
+
+def test_tenants_are_isolated() -> None:
+    """Rows of one AccountID/ProjectID are invisible to the others."""
+    store = make_store()
+    ingest(store, {"_msg": "a"}, headers={"AccountID": "1", "ProjectID": "2"})
+    ingest(store, {"_msg": "b"})
+    assert ["a"] == [r["_msg"] for r in store.rows(account_id=1, project_id=2)]
+    assert ["b"] == [r["_msg"] for r in store.rows()]
+    assert 0 == store.count(account_id=2, project_id=1)
+
+
+def test_debug_rows_are_not_stored() -> None:
+    """``debug=1`` (or ``VL-Debug: true``) answers 200 and stores nothing."""
+    store = make_store()
+    assert 200 == ingest(store, {"_msg": "m"}, query="debug=1").status
+    assert 200 == ingest(store, {"_msg": "m"}, headers={"VL-Debug": "true"}).status
+    assert 0 == store.count()
+
+
+def test_ignore_fields_accept_prefix_wildcards_and_can_drop_msg() -> None:
+    """``ignore_fields=x.*,_msg`` drops the prefix and leaves the default message."""
+    row = stored({"_msg": "m", "x": {"a": 1}, "xy": "kept"}, query="ignore_fields=x.*,_msg")[0]
+    assert {"_time": NOW_TEXT, "_stream": "{}", "_msg": DEFAULT_MSG_VALUE, "xy": "kept"} == row
+
+
+def test_decolorize_fields_strip_ansi_sequences() -> None:
+    """``decolorize_fields`` removes ``ESC [ ... m`` colour codes from the named fields."""
+    row = stored(
+        {"_msg": "\x1b[31mred\x1b[0m", "c": "\x1b[1mbold"}, query="decolorize_fields=_msg"
+    )[0]
+    assert ("red", "\x1b[1mbold") == (row["_msg"], row["c"])
+
+
+def test_msg_field_list_takes_the_first_non_empty_candidate() -> None:
+    """``_msg_field=a,b`` skips an empty ``a``."""
+    assert "B" == stored({"a": "", "b": "B"}, query="_msg_field=a,b")[0]["_msg"]
+
+
+def test_a_custom_time_field_leaves_a_data_time_column() -> None:
+    """With ``_time_field=ts`` a ``_time`` key in the data is stored as an ordinary column."""
+    store = make_store()
+    ingest(store, {"_msg": "m", "_time": "2026-01-01T00:00:00Z", "ts": T}, query="_time_field=ts")
+    pairs = store.select()[0]
+    assert [("_time", T), ("_time", "2026-01-01T00:00:00Z")] == [
+        p for p in pairs if p[0] == "_time"
+    ]
+
+
+def test_form_content_type_eats_the_body() -> None:
+    """``application/x-www-form-urlencoded`` (urllib's default) stores nothing, answers 200."""
+    store = make_store()
+    result = ingest(
+        store, {"_msg": "m"}, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert (200, 0, {"form_body": 1}) == (result.status, store.count(), dict(result.dropped))
+
+
+def test_read_only_storage_answers_429() -> None:
+    """A read-only server (disk nearly full) refuses inserts with 429."""
+    store = make_store()
+    store.read_only = True
+    result = ingest(store, {"_msg": "m"})
+    assert (429, 0) == (result.status, store.count())
+
+
+def test_only_post_is_accepted() -> None:
+    """Any other method on ``/insert/jsonline`` is 405."""
+    assert 405 == make_store().ingest(method="GET", body=b"").status
+
+
+# -- content encodings --------------------------------------------------------------------
+
+LINE = b'{"_msg":"enc","_time":"2026-11-20T08:15:30Z"}\n'
+
+
+def snappy_block(data: bytes) -> bytes:
+    """The simplest valid snappy block: the length, then one literal."""
+    assert len(data) < 60
+    return bytes([len(data)]) + bytes([(len(data) - 1) << 2]) + data
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "rows"),
+    [
+        ("gzip", gzip.compress(LINE), 1),
+        ("gzip", gzip.compress(LINE) + gzip.compress(LINE), 2),
+        ("deflate", zlib.compress(LINE), 1),
+        ("snappy", snappy_block(LINE), 1),
+        ("none", LINE, 1),
+        ("", LINE, 1),
+    ],
+)
+def test_supported_encodings_are_decoded(encoding: str, body: bytes, rows: int) -> None:
+    """gzip (multi-member too), deflate (zlib), snappy and none store every line."""
+    store = make_store()
+    result = ingest(store, body=body, headers={"Content-Encoding": encoding})
+    assert (200, ["enc"] * rows) == (result.status, [r["_msg"] for r in store.rows()])
+
+
+def test_zstd_is_decoded() -> None:
+    """zstd bodies (several frames too) are read with the optional zstandard package."""
+    zstandard = pytest.importorskip("zstandard")
+    body = zstandard.ZstdCompressor().compress(LINE) * 2
+    store = make_store()
+    ingest(store, body=body, headers={"Content-Encoding": "zstd"})
+    assert 2 == store.count()
+
+
+def test_zstd_without_zstandard_is_a_clear_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without zstandard installed the receiver says what is missing instead of losing rows."""
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    result = ingest(make_store(), body=b"(\xb5/\xfd", headers={"Content-Encoding": "zstd"})
+    assert 400 == result.status
+    assert "install loguru-vlogs[zstd]" in result.body
+
+
+def test_snappy_copies_are_decoded() -> None:
+    """Snappy back-references (overlapping copies) expand correctly."""
+    assert b"abcabcabc" == _snappy_decode(bytes([9, 2 << 2]) + b"abc" + bytes([9, 3]))
+
+
+@pytest.mark.parametrize("encoding", ["br", "GZIP", "identity", "gzip, deflate"])
+def test_unknown_encodings_answer_200_and_store_nothing(encoding: str) -> None:
+    """The server logs an unsupported Content-Encoding and still answers 200."""
+    store = make_store()
+    result = ingest(store, body=LINE, headers={"Content-Encoding": encoding})
+    assert (200, 0, {"unsupported_encoding": 1}) == (
+        result.status,
+        store.count(),
+        dict(result.dropped),
+    )
+
+
+def test_corrupt_gzip_answers_200_and_stores_nothing() -> None:
+    """A body that is not gzip at all is a silent loss, not an error."""
+    store = make_store()
+    assert 200 == ingest(store, body=b"not gzip", headers={"Content-Encoding": "gzip"}).status
+    assert 0 == store.count()
+
+
+@pytest.mark.parametrize(
+    ("before", "status", "kept"),
+    [
+        (LINE, 400, ["enc"]),
+        (LINE + LINE, 200, ["enc", "enc"]),
+        (b"{bad\n", 200, []),
+        (b"", 200, []),
+    ],
+)
+def test_a_cut_compressed_body_keeps_complete_lines_and_counts_the_read_error(
+    before: bytes, status: int, kept: list[str]
+) -> None:
+    """The read error is one more error without a line: 400 iff errors == lines read (v1.26.0).
+
+    Lines completed before the cut are stored either way (the server flushes before answering).
+    """
+    compressed = gzip.compress(before + b'{"_msg":"partial"')
+    store = make_store()
+    result = ingest(store, body=compressed[:-12], headers={"Content-Encoding": "gzip"})
+    assert (status, kept) == (result.status, [r["_msg"] for r in store.rows()])
+
+
+# -- line and field limits ----------------------------------------------------------------
+
+
+def padded_line(size: int) -> bytes:
+    """A JSON line of exactly ``size`` bytes."""
+    head = b'{"_msg":"'
+    tail = b'","_time":"2026-11-20T08:15:30Z"}'
+    return head + b"y" * (size - len(head) - len(tail)) + tail
+
+
+def test_a_line_just_under_256_kib_is_stored() -> None:
+    """262143 bytes (plus the newline) is within ``-insert.maxLineSizeBytes``."""
+    store = make_store()
+    ingest(store, body=padded_line(256 * 1024 - 1) + b"\n")
+    assert 1 == store.count()
+
+
+def test_a_256_kib_line_and_the_lines_in_the_final_read_are_lost() -> None:
+    """The over-long line is skipped, and v1.26.0 also loses what followed it in the last read."""
+    store = make_store()
+    result = ingest(store, body=padded_line(256 * 1024) + b"\n" + LINE)
+    assert (200, 0, {"too_long_line": 1}) == (result.status, store.count(), dict(result.dropped))
+
+
+def test_lines_far_after_an_over_long_line_survive() -> None:
+    """When more than one read follows the long line, the later lines are stored again."""
+    filler = LINE * (300 * 1024 // len(LINE))
+    store = make_store()
+    ingest(store, body=padded_line(300 * 1024) + b"\n" + filler)
+    assert filler.count(b"\n") == store.count()
+
+
+@pytest.mark.parametrize(("extra", "expected"), [(998, 1), (999, 0)])
+def test_more_than_1000_fields_drop_the_row(extra: int, expected: int) -> None:
+    """``_msg`` + ``_time`` + 998 fields is 1000 (kept); one more is dropped silently."""
+    line = {"_msg": "wide", "_time": T, **{f"f{i}": i for i in range(extra)}}
+    store = make_store()
+    assert 200 == ingest(store, line).status
+    assert expected == store.count()
+
+
+@pytest.mark.parametrize(("length", "kept"), [(128, True), (129, False)])
+def test_a_top_level_key_over_128_bytes_turns_the_line_into_msg(length: int, kept: bool) -> None:
+    """A 129-byte key stores the whole line (re-printed compactly) as ``_msg`` at ingestion time."""
+    key = "k" * length
+    row = stored({"_msg": "m", "_time": T, key: "v"})[0]
+    if kept:
+        assert ("m", T, "v") == (row["_msg"], row["_time"], row[key])
+    else:
+        assert (f'{{"_msg":"m","_time":"{T}","{key}":"v"}}', NOW_TEXT) == (
+            row["_msg"],
+            row["_time"],
+        )
+
+
+def test_key_length_is_counted_in_utf8_bytes() -> None:
+    """65 two-byte characters are 130 bytes: too long."""
+    row = stored({"_msg": "m", "é" * 65: "v"})[0]
+    assert row["_msg"].startswith('{"_msg":"m"')
+
+
+def test_a_nested_path_over_128_bytes_is_stored_as_json_text() -> None:
+    """The object whose keys would make the name too long is kept whole under its parent name."""
+    row = stored({"_msg": "m", "outer": {"short": 1, "k" * 125: {"x": [1, "a"]}}})[0]
+    assert f'{{"short":1,"{"k" * 125}":{{"x":[1,"a"]}}}}' == row["outer"]
+
+
+# -- JSON to fields -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "fields"),
+    [
+        (b'{"a":{"b":{"c":1}}}', [("a.b.c", "1")]),
+        (
+            b'{"a":[1.50, "\\u00e9", {"k" : null}, true]}',
+            [("a", '[1.50,"\\u00e9",{"k":null},true]')],
+        ),
+        (
+            b'{"n":1e+300,"big":12345678901234567890,"neg":-0}',
+            [("n", "1e+300"), ("big", "12345678901234567890"), ("neg", "-0")],
+        ),
+        (
+            b'{"t":true,"f":false,"z":null,"e":"","o":{}}',
+            [("t", "true"), ("f", "false"), ("e", "")],
+        ),
+        (b'{"":"empty key"}', [("_msg", "empty key")]),
+        (b'{"k":"first","k":"second"}', [("k", "first"), ("k", "second")]),
+        (b'{"a":01,"b":1.2.3,"c":NaN}', [("a", "01"), ("b", "1.2.3"), ("c", "NaN")]),
+        (b'{"x":"\\x41 \\q"}', [("x", "\\x41 \\q")]),
+        (b'{"s":"\\ud83d\\ude80 \\ud800 \\udc00"}', [("s", "\U0001f680 \\ud800 \\udc00")]),
+        (b'{"u":"bytes \xff\xfe here"}', [("u", "bytes \ufffd\ufffd here")]),
+        (b' {"a":"b"}\r', [("a", "b")]),
+        (b'{"' + b"k" * 128 + b'":{}}', [("k" * 128, "{}")]),  # "." makes the path 129 bytes
+    ],
+)
+def test_json_lines_become_fields_like_fastjson(line: bytes, fields: list[tuple[str, str]]) -> None:
+    """Flattening, raw arrays and numbers, dropped nulls, lenient numbers and escapes, invalid UTF-8."""
+    assert fields == parse_line(line)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            b"{not json",
+            r"""^cannot parse JSON: cannot parse object: cannot find opening '"" for object key; unparsed tail: "not json"$""",
+        ),
+        (b"[1,2]", r"^value doesn't contain object; it contains array$"),
+        (b'"text"', r"^value doesn't contain object; it contains string$"),
+        (b"null", r"^value doesn't contain object; it contains null$"),
+        (b'{"a":1} x', r'^unexpected tail: "x"$'),
+        (
+            b'{"a":1',
+            r'^cannot parse JSON: cannot parse object: unexpected end of object; unparsed tail: ""$',
+        ),
+        (
+            b'{"a" 1}',
+            r"""^cannot parse JSON: cannot parse object: missing ':' after object key; unparsed tail: "1}"$""",
+        ),
+        (
+            b'{"a":Infinity}',
+            r"""^cannot parse JSON: cannot parse object: missing ',' after object value; unparsed tail: "inity}"$""",
+        ),
+        (b"", r'^cannot parse JSON: cannot parse empty string; unparsed tail: ""$'),
+    ],
+)
+def test_invalid_lines_report_fastjson_errors(line: bytes, message: str) -> None:
+    """The 400 text quotes fastjson's own error."""
+    with pytest.raises(JSONLineError, match=message):
+        parse_line(line)
+
+
+def test_every_line_invalid_answers_400_with_the_last_error() -> None:
+    """Only when no line is valid does the request fail, naming the last bad line."""
+    result = ingest(make_store(), b"{bad", b'"s"')
+    assert 400 == result.status
+    assert (
+        "cannot process jsonline request; error: value doesn't contain object; "
+        'it contains string; line contents: "\\"s\\""\n'
+    ) == result.body
+
+
+def test_one_valid_line_makes_the_request_succeed() -> None:
+    """Invalid lines are skipped silently next to a valid one."""
+    store = make_store()
+    result = ingest(store, b"{bad", {"_msg": "ok"})
+    assert (200, 1, {"invalid_line": 1}) == (result.status, store.count(), dict(result.dropped))
+
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+KEYS = st.text(max_size=10) | st.text(alphabet="kä.", min_size=60, max_size=70)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    obj=st.dictionaries(
+        KEYS, JSON_VALUES | st.dictionaries(KEYS, JSON_VALUES, max_size=3), max_size=6
+    ),
+    ascii_only=st.booleans(),
+    spaced=st.booleans(),
+)
+def test_the_fast_path_matches_the_fastjson_port(
+    obj: dict[str, Any], ascii_only: bool, spaced: bool
+) -> None:
+    """The stdlib fast path yields exactly what the port of fastjson yields, for any JSON object."""
+    separators = (", ", ": ") if spaced else (",", ":")
+    line = json.dumps(obj, ensure_ascii=ascii_only, separators=separators).encode(
+        "utf-8", "surrogatepass"
+    )
+    assert parse_line_with_fastjson_port(line) == parse_line(line)
+
+
+# -- timestamps ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-20T08:15:30Z", T),
+        ("2026-11-20 08:15:30.5Z", "2026-11-20T08:15:30.5Z"),
+        ("2026-11-20T10:15:30+02:00", T),
+        ("2026-11-20T03:15:30.000100-05:00", "2026-11-20T08:15:30.0001Z"),
+        ("2026-11-20T08:15:30.123456789Z", "2026-11-20T08:15:30.123456789Z"),
+        ("2026-11-20T09:15:30", T),  # no zone: the server's (here +01:00)
+        ("2026-10-32T08:15:30Z", "2026-11-01T08:15:30Z"),  # Go's time.Date normalises
+        (1795162530, T),
+        (1795162530.25, "2026-11-20T08:15:30.25Z"),
+        ("1795162530.25", "2026-11-20T08:15:30.25Z"),
+        ("1.795162530250e12", "2026-11-20T08:15:30.25Z"),  # scientific: milliseconds
+        (1795162530250, "2026-11-20T08:15:30.25Z"),
+        (1795162530250123, "2026-11-20T08:15:30.250123Z"),
+        (1795162530250123456, "2026-11-20T08:15:30.250123456Z"),
+        (0, NOW_TEXT),
+        ("0", NOW_TEXT),
+        ("", NOW_TEXT),
+        ("-", NOW_TEXT),
+        (None, NOW_TEXT),
+        ("1970-01-01T00:00:00Z", NOW_TEXT),  # a zero timestamp means "now" too
+    ],
+)
+def test_accepted_timestamps(value: Any, expected: str) -> None:
+    """RFC3339 (T or space, 0-9 digits, Z/±hh:mm, local zone), Unix numbers by size, now-values."""
+    store = make_store(timezone_offset=3600)
+    ingest(store, {"_msg": "m", "_time": value})
+    assert [expected] == [r["_time"] for r in store.rows()]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday",
+        "2026-11-20T08:15:30+0000",
+        "2026-11-20T08:15:30z",
+        "2026-11-20",
+        "2026-11-20T08:15:30.1234567890Z",
+        True,
+        [1],
+    ],
+)
+def test_rejected_timestamps_skip_the_line(value: Any) -> None:
+    """``+0000``, lowercase ``z``, date-only, 10 fraction digits, words, booleans skip the line."""
+    store = make_store()
+    result = ingest(store, {"_msg": "m", "_time": value}, {"_msg": "other", "_time": T})
+    assert (200, ["other"]) == (result.status, [r["_msg"] for r in store.rows()])
+
+
+def test_retention_and_the_future_limit_count_whole_days() -> None:
+    """7d back to the start of that day is kept; beyond, or later than now+2d (by day), is dropped."""
+    store = make_store(retention="7d")
+    times = [
+        "2026-11-13T00:00:01Z",
+        "2026-11-12T23:59:59Z",
+        "2026-11-22T23:59:59Z",
+        "2026-11-23T00:00:00Z",
+    ]
+    result = ingest(store, *({"_msg": t, "_time": t} for t in times))
+    assert ["2026-11-13T00:00:01Z", "2026-11-22T23:59:59Z"] == [r["_msg"] for r in store.rows()]
+    assert {"too_old": 1, "too_new": 1} == dict(result.dropped)
+
+
+def test_no_retention_keeps_anything_parsable() -> None:
+    """``retention=None`` keeps 1970."""
+    store = make_store(retention=None)
+    ingest(store, {"_msg": "old", "_time": "1970-01-02T00:00:00Z"})
+    assert 1 == store.count()
+
+
+@pytest.mark.parametrize(
+    ("nanos", "text"),
+    [
+        (0, "1970-01-01T00:00:00Z"),
+        (1, "1970-01-01T00:00:00.000000001Z"),
+        (-1, "1969-12-31T23:59:59.999999999Z"),
+        (1_500_000_000, "1970-01-01T00:00:01.5Z"),
+    ],
+)
+def test_times_print_as_rfc3339nano_utc(nanos: int, text: str) -> None:
+    """Trailing zeros trimmed, no fraction when whole, ``Z``."""
+    assert text == format_rfc3339_nano(nanos)
+
+
+# -- streams and the printed row ----------------------------------------------------------
+
+
+def test_stream_fields_are_sorted_and_quoted_like_go() -> None:
+    """``_stream`` lists tags by name with Go-quoted values; a missing stream field is left out."""
+    row = stored(
+        {"_msg": "m", "z": "1", "a": 'say "hi"\\\n', "nested": {"n": "x"}},
+        query="_stream_fields=z,a,nested.n,missing",
+    )[0]
+    assert '{a="say \\"hi\\"\\\\\\n",nested.n="x",z="1"}' == row["_stream"]
+
+
+def test_stream_ids_are_stable_per_tenant_and_stream() -> None:
+    """The same stream has one ``_stream_id``; another stream or tenant has another."""
+    store = make_store()
+    for account in ("0", "0", "1"):
+        ingest(
+            store,
+            {"_msg": "m", "s": "a"},
+            {"_msg": "m", "s": "b"},
+            query="_stream_fields=s",
+            headers={"AccountID": account},
+        )
+    ids = [r["_stream_id"] for r in store.rows()] + [
+        r["_stream_id"] for r in store.rows(account_id=1)
+    ]
+    assert (ids[0], ids[1]) == (ids[2], ids[3])
+    assert 4 == len(set(ids))
+
+
+def test_rows_print_time_stream_msg_then_fields_by_name() -> None:
+    """The printed order: ``_time``, ``_stream_id``, ``_stream``, ``_msg``, then sorted names."""
+    store = make_store()
+    ingest(store, {"zeta": "1", "_msg": "m", "alpha": "2", "_time": T, "_stream": "user"})
+    names = [name for name, _ in store.select()[0]]
+    assert ["_time", "_stream_id", "_stream", "_msg", "_stream", "alpha", "zeta"] == names
+
+
+def test_missing_or_empty_msg_gets_the_default_text() -> None:
+    """No ``_msg`` → the server's ``-defaultMsgValue``."""
+    assert [DEFAULT_MSG_VALUE] * 2 == [
+        r["_msg"] for r in stored({"a": "1"}, {"_msg": "", "a": "2"})
+    ]
+
+
+# -- queries ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def filled() -> Store:
+    store = make_store()
+    ingest(
+        store,
+        {"_msg": "user logged in", "level": "INFO", "svc": "api", "n": "1"},
+        {"_msg": "user logged out", "level": "WARN", "svc": "api", "n": "2"},
+        {"_msg": "disk full!", "level": "ERROR", "svc": "db", "n": "3"},
+        {"_msg": "login-failed for bob", "level": "ERROR", "svc": "api", "n": "4"},
+        query="_stream_fields=svc",
+    )
+    return store
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("*", ["1", "2", "3", "4"]),
+        ('level:="ERROR"', ["3", "4"]),
+        ("level:=ERROR", ["3", "4"]),
+        ("level:ERR", []),
+        ("level:ERR*", ["3", "4"]),
+        ("user", ["1", "2"]),
+        ("logged", ["1", "2"]),
+        ("log", []),
+        ('"logged in"', ["1"]),
+        ("login", ["4"]),
+        ("_msg:disk", ["3"]),
+        ('{svc="db"}', ["3"]),
+        ('_stream:{svc="api"}', ["1", "2", "4"]),
+        ('{svc!="api"}', ["3"]),
+        ('svc:="api" level:="ERROR"', ["4"]),
+        ('svc:="api" AND level:="ERROR"', ["4"]),
+        ('level:="INFO" OR level:="WARN"', ["1", "2"]),
+        ('NOT level:="ERROR"', ["1", "2"]),
+        ('!level:="ERROR" svc:=api', ["1", "2"]),
+        ('(level:="INFO" or n:=3) and svc:=api', ["1"]),
+        ('level:in(INFO, "WARN")', ["1", "2"]),
+        ("missing:*", []),
+        ('missing:=""', ["1", "2", "3", "4"]),
+        ("n:*", ["1", "2", "3", "4"]),
+    ],
+)
+def test_the_logsql_subset_filters_like_victorialogs(
+    filled: Store, query: str, expected: list[str]
+) -> None:
+    """Exact, word, phrase, prefix, in, stream, AND/OR/NOT and parentheses."""
+    assert expected == [r["n"] for r in filled.rows(query)]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("* | stats count() as n", [{"n": "4"}]),
+        ('level:="ERROR" | stats count() n', [{"n": "2"}]),
+        ("* | count()", [{"count(*)": "4"}]),
+        ("* | stats count(missing) as m, count() as all", [{"m": "0", "all": "4"}]),
+        ("svc:=db | fields n, level", [{"n": "3", "level": "ERROR"}]),
+        ("* | limit 1 | fields n", [{"n": "1"}]),
+    ],
+)
+def test_pipes_count_limit_and_project(
+    filled: Store, query: str, expected: list[dict[str, str]]
+) -> None:
+    """``stats count()`` gives one row of string counts; ``limit`` and ``fields`` shape the rows."""
+    assert expected == filled.rows(query)
+
+
+def test_the_limit_argument_returns_the_newest_rows_first() -> None:
+    """``limit=N`` keeps the N rows with the largest ``_time``."""
+    store = make_store()
+    ingest(store, *({"_msg": str(i), "_time": f"2026-11-20T08:15:3{i}Z"} for i in (3, 1, 4, 2)))
+    assert ["4", "3"] == [r["_msg"] for r in store.rows(limit=2)]
+
+
+def test_indexes_follow_later_inserts() -> None:
+    """An exact-match query indexes the field; rows ingested afterwards are found too."""
+    store = make_store()
+    ingest(store, {"_msg": "a", "run": "x"})
+    assert 1 == store.count('run:="x"')
+    ingest(store, {"_msg": "b", "run": "x"}, {"_msg": "c", "run": "y"})
+    assert (2, 1) == (store.count('run:="x"'), store.count('run:="y"'))
+
+
+def test_rows_become_visible_after_the_visibility_delay_or_a_flush() -> None:
+    """With ``visibility_delay`` a row is stored at once but queryable only later (or flushed)."""
+    store = make_store(visibility_delay=60)
+    ingest(store, {"_msg": "m"})
+    assert 0 == store.count()
+    store.force_flush()
+    assert 1 == store.count()
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("", r"missing filter \(use \* for all logs\)"),
+        ("level:>5", r"range filters are not supported: level:>5"),
+        ("* | sort by (_time)", r"unsupported pipe or stats function 'sort'"),
+        ("* | stats by (level) count()", r"stats by \(\.\.\.\) is not supported"),
+        ('{svc=~"a.*"}', r"only = and != are supported in stream filters"),
+        ("(a", r"missing '\)' before 'the end'"),
+    ],
+)
+def test_unsupported_queries_are_rejected_clearly(filled: Store, query: str, detail: str) -> None:
+    """The 400 text names the query, the problem and what the receiver supports."""
+    pattern = rf"^cannot parse query \[{re.escape(query)}\]: {detail}; the test receiver \(FakeVictoriaLogs\) understands only .+$"
+    with pytest.raises(LogsQLError, match=pattern):
+        filled.rows(query)
+
+
+@pytest.mark.parametrize(
+    ("value", "quoted"),
+    [
+        ("plain", '"plain"'),
+        ('q"b\\', '"q\\"b\\\\"'),
+        ("tab\tnl\n\x01\x7f", '"tab\\tnl\\n\\x01\\x7f"'),
+        ("é ☃ 🚀", '"é ☃ 🚀"'),
+        ("\u00a0\u200b", '"\\u00a0\\u200b"'),
+        (b"\xff ok", '"\\xff ok"'),
+    ],
+)
+def test_go_quote_matches_strconv_quote(value: str | bytes, quoted: str) -> None:
+    """Printable runes stay, control and invisible ones are escaped, bad UTF-8 bytes are ``\\xNN``."""
+    assert quoted == go_quote(value)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "retention",
+            "7 days",
+            r"^Invalid retention, it should look like '7d', '12h' or '100y', not: '7 days'$",
+        ),
+        ("retention", -1, r"^Invalid retention, it should not be negative, not: -1$"),
+        (
+            "future_retention",
+            [2],
+            r"^Invalid future_retention, it should be seconds, a timedelta or text like '7d', not: \[2\]$",
+        ),
+        (
+            "visibility_delay",
+            -0.5,
+            r"^Invalid visibility_delay, it should not be negative, not: -0.5$",
+        ),
+    ],
+)
+def test_store_options_are_validated(option: str, value: Any, message: str) -> None:
+    """Bad durations are rejected at construction with the option's name."""
+    with pytest.raises((TypeError, ValueError), match=message):
+        Store(**{option: value})

@@ -1,0 +1,120 @@
+"""The sink with a spool directory: outages longer than memory, exit and SIGKILL survive."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from loguru_vlogs import VLogsSink
+from loguru_vlogs.testing import FakeVictoriaLogs
+
+from .helpers import wait_for
+from .proxy import FaultProxy
+from .test_delivery import assert_accounted, delivered, fast_sink, log_numbered, port_of
+from .test_exit import ROOT, run_script
+from .test_sink import closed_port_url
+
+
+@pytest.fixture
+def server() -> Iterator[FakeVictoriaLogs]:
+    with FakeVictoriaLogs() as srv:
+        yield srv
+
+
+def test_an_outage_longer_than_memory_loses_nothing_with_a_spool(
+    server: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """Memory holds 100 records; 1000 logged during the outage all arrive from the spool."""
+    with FaultProxy(port_of(server.url), mode="refuse") as proxy:
+        sink = fast_sink(proxy.url, buffer_size=100, batch_size=50, spool_dir=tmp_path / "spool")
+        logger.add(sink)
+        for round_ in range(20):
+            # A steady stream rather than one burst (memory alone holds 100): below
+            # spool_threshold (= batch_size, 50) records wait in memory, the rest go to disk.
+            log_numbered(50, start=round_ * 50)
+            assert wait_for(lambda n=round_: sink.stats()["spooled"] >= n * 50, timeout=10)
+        proxy.mode = "pass"
+        assert sink.drain(timeout=15)
+        stats = sink.stats()
+        assert 0 == stats["dropped_total"], stats
+        assert 0 == stats["spool_pending"]
+        assert stats["spool_sent"] == stats["spooled"]
+        assert_accounted(sink, server, 1000)
+        assert 1000 == len(delivered(server))
+
+
+def test_records_spooled_at_exit_are_delivered_by_the_next_process(
+    server: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """Server down at exit: the script exits fast, says where the records are; a later run sends them."""
+    spool = tmp_path / "spool"
+    down = closed_port_url()
+    body = f"""
+        from loguru import logger
+        from loguru_vlogs import VLogsSink
+        logger.remove()
+        logger.add(VLogsSink({down!r}, spool_dir={str(spool)!r}, shutdown_timeout=3, timeout=0.5))
+        for i in range(300):
+            logger.bind(i=i).info("line {{}}", i)
+    """
+    result, elapsed = run_script(body)
+    assert 0 == result.returncode, result.stderr
+    assert "300 records were kept in the spool" in result.stderr
+    assert "could not be delivered" not in result.stderr
+    assert elapsed < 3 + 2.0
+    sink = VLogsSink(server.url, spool_dir=spool)
+    assert sink.drain(timeout=10)
+    assert set(range(300)) == set(delivered(server))
+    assert 300 == sink.stats()["spool_sent"]
+
+
+def test_a_process_killed_while_the_server_is_down_leaves_its_spool_to_the_next(
+    server: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """SIGKILL after records reached the spool: a new process delivers every one of them."""
+    spool = tmp_path / "spool"
+    down = closed_port_url()
+    body = textwrap.dedent(f"""
+        import sys, time
+        from loguru import logger
+        from loguru_vlogs import VLogsSink
+        logger.remove()
+        sink = VLogsSink({down!r}, spool_dir={str(spool)!r}, spool_threshold=1,
+                         flush_interval=0.01, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
+        logger.add(sink)
+        for i in range(500):
+            logger.bind(i=i).info("line {{}}", i)
+        deadline = time.monotonic() + 20
+        while sink.stats()["spooled"] < 500 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        print(sink.stats()["spooled"], flush=True)
+        time.sleep(60)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-c", body], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+    ) as proc:
+        assert proc.stdout is not None
+        assert "500" == proc.stdout.readline().strip()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    sink = VLogsSink(server.url, spool_dir=spool)
+    assert sink.drain(timeout=10)
+    assert set(range(500)) == set(delivered(server))
+    assert 0 == sink.stats()["spool_pending"]
+
+
+def test_an_unusable_spool_dir_is_refused_at_construction(tmp_path: Path) -> None:
+    """A spool_dir that is a file is a configuration error, named as such."""
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(ValueError, match=r"^Invalid spool_dir: "):
+        VLogsSink("http://127.0.0.1:9", spool_dir=target)
