@@ -150,6 +150,25 @@ except ImportError:  # pragma: no cover - loguru is a dependency; the module sta
 #: datetime(state, tzinfo): the unpickling constructor (10-byte state from __reduce__()).
 _from_state = cast(Callable[[bytes, object], _dt.datetime], _dt.datetime)
 
+#: Longest list / dict the fast path renders itself (longer ones are rare: careful path).
+_FAST_ITEMS: Final = 32
+_PLAIN_ITEM_TYPES: Final = frozenset({str, int, bool, type(None)})
+
+
+def _plain_items(items: list[Any] | tuple[Any, ...]) -> bool:
+    """True for a short list of JSON scalars orjson writes exactly as the careful path would."""
+    if len(items) > _FAST_ITEMS:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind is float:
+            if item - item != 0.0:  # NaN / infinity: orjson would write null
+                return False
+        elif kind not in _PLAIN_ITEM_TYPES:
+            return False
+    return True
+
+
 # One-level classification of a value by the careful path.
 _SCALAR: Final = 0
 _MAP: Final = 1
@@ -282,6 +301,7 @@ class RecordEncoder:
         # Caches of the fast path, all bounded: extra keys known to be safe as they are,
         # tzinfo objects with whole-minute offsets, calendar days inside the time window.
         self._ok_keys: set[str] = set()
+        self._ok_paths: set[str] = set()
         self._good_tz: set[object] = set()
         self._ok_days: dict[bytes, float] = {}
         # 14 built-ins + 3 exception fields + statics are all the fast path ever writes.
@@ -370,6 +390,7 @@ class RecordEncoder:
         if type(extra) is not dict or len(extra) > self._fast_max_extras:
             return None
         ok_keys = self._ok_keys
+        flattened = False
         for key, value in extra.items():
             if key not in ok_keys and not self._learn_key(key):
                 return None
@@ -382,13 +403,55 @@ class RecordEncoder:
                 out[key] = value
             elif value is None:
                 out[key] = "null"  # the server drops null: keep the value visible
+            elif kind is list or kind is tuple:
+                if not _plain_items(value):
+                    return None
+                out[key] = orjson.dumps(value).decode("utf-8")
+            elif kind is dict:
+                # One level of str keys and plain values, as the careful path flattens it.
+                if not self._flat_dict(key, value, out):
+                    return None
+                flattened = True
             else:
                 return None
+        # A dotted extra key ("user.id") could meet a flattened one: the careful path dedups.
+        if flattened and any("." in key for key in extra):
+            return None
+        if len(out) > self._max_fields:
+            return None
         # No default=: an unknown type, a >64-bit int or a lone surrogate raises here.
         line = orjson.dumps(out)
         if len(line) > self._max_line:
             return None
         return line
+
+    def _flat_dict(self, key: str, mapping: dict[Any, Any], out: dict[str, object]) -> bool:
+        if not mapping or len(mapping) > _FAST_ITEMS:
+            return False
+        ok_paths = self._ok_paths
+        for sub, value in mapping.items():
+            if type(sub) is not str:
+                return False
+            path = f"{key}.{sub}"
+            if path not in ok_paths:
+                if not sub or "." in sub or not self._plain_key(path):
+                    return False
+                if len(ok_paths) < 4096:
+                    ok_paths.add(path)
+            kind = type(value)
+            if kind is str or kind is int or kind is bool:
+                out[path] = value
+            elif kind is float:
+                if value - value != 0.0:
+                    return False
+                out[path] = value
+            elif value is None:
+                out[path] = "null"
+            elif (kind is list or kind is tuple) and _plain_items(value):
+                out[path] = orjson.dumps(value).decode("utf-8")
+            else:
+                return False
+        return True
 
     def _learn_tz(self, tz: object) -> bool:
         # orjson silently drops the seconds of an offset such as LMT's +00:09:21.

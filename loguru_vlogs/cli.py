@@ -47,6 +47,9 @@ def _demo(args: argparse.Namespace) -> int:
     from ._sink import VLogsSink
     from .testing import FakeVictoriaLogs, VLogsClient
 
+    # Only VictoriaLogs gets the burst: loguru's default stderr handler would print the
+    # demo's deliberate exception as if the demo itself had failed.
+    logger.remove()
     server = None
     url = args.url
     if url is None:

@@ -6,6 +6,7 @@ import gzip
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -574,14 +575,14 @@ def test_the_real_server_and_the_fake_store_the_same_row() -> None:
 PLUGIN_TESTS = """
 def test_server(vlogs_server, fake_vlogs, vlogs_run_id):
     import urllib.request
-    assert vlogs_server.kind == {kind!r}
-    assert fake_vlogs.kind == "fake" and fake_vlogs.url != vlogs_server.url
-    assert len(vlogs_run_id) == 32
+    assert {kind!r} == vlogs_server.kind
+    assert "fake" == fake_vlogs.kind and fake_vlogs.url != vlogs_server.url
+    assert 32 == len(vlogs_run_id)
     body = ('{{"_msg":"x","run_id":"%s"}}' % vlogs_run_id).encode()
     req = urllib.request.Request(vlogs_server.url + "/insert/jsonline", data=body,
                                  headers={{"Content-Type": "application/stream+json"}})
-    assert urllib.request.urlopen(req).status == 200
-    assert vlogs_server.wait_for_count('run_id:="%s"' % vlogs_run_id, 1, timeout=10) == 1
+    assert 200 == urllib.request.urlopen(req).status
+    assert 1 == vlogs_server.wait_for_count('run_id:="%s"' % vlogs_run_id, 1, timeout=10)
 """
 
 
@@ -663,3 +664,25 @@ def test_a_malformed_content_length_is_a_400(server: FakeVictoriaLogs) -> None:
         answer = sock.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert 0 == server.count()
+
+
+def test_serve_runs_in_the_foreground_until_interrupted(tmp_path: Path) -> None:
+    """``serve(port, data_file)`` (what the CLI calls) stores rows to the file and stops on Ctrl-C."""
+    port, rows = free_port(), tmp_path / "rows.jsonl"
+    code = f"from loguru_vlogs.testing import serve; serve({port}, {str(rows)!r}, on_ready=lambda url: print(url, flush=True))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            assert f"http://127.0.0.1:{port}" == proc.stdout.readline().strip()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("POST", "/insert/jsonline", body=LINE, headers=JSON_HEADERS)
+            assert 200 == conn.getresponse().status
+            conn.close()
+            proc.send_signal(signal.SIGINT)
+            assert 0 == proc.wait(timeout=10)
+        finally:
+            proc.kill()
+    assert ["hello"] == [json.loads(line)["_msg"] for line in rows.read_text().splitlines()]

@@ -283,10 +283,7 @@ def test_corrupt_gzip_answers_200_and_stores_nothing() -> None:
 def test_a_cut_compressed_body_keeps_complete_lines_and_counts_the_read_error(
     before: bytes, status: int, kept: list[str]
 ) -> None:
-    """The read error is one more error without a line: 400 iff errors == lines read (v1.26.0).
-
-    Lines completed before the cut are stored either way (the server flushes before answering).
-    """
+    """A read error counts as an error without a line (400 iff errors == lines); rows stay."""
     compressed = gzip.compress(before + b'{"_msg":"partial"')
     store = make_store()
     result = ingest(store, body=compressed[:-12], headers={"Content-Encoding": "gzip"})

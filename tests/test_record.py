@@ -528,6 +528,8 @@ def test_fast_and_careful_paths_agree_on_plain_records() -> None:
     with capture() as messages:
         logger.bind(a=1, b="two", c=3.5, d=False, e=None).info("m")
         logger.patch(at(whole_second)).info("zero fraction")
+        logger.bind(tags=["a", 1, None, True, 2.5], pair=(1, 2), empty=[]).info("lists")
+        logger.bind(user={"id": 7, "name": "bob", "roles": ["x"], "none": None}).info("dict")
     for message in messages:
         fast = encoder._encode_fast(message.record, None)
         assert fast is not None

@@ -295,3 +295,28 @@ def test_hashed_key_format_is_the_documented_one() -> None:
     digest = hashlib.sha256(key.encode()).hexdigest()[:8]
     assert 1 == obj["é" * 59 + "~" + digest]
     assert stored_under(documented_name(key), list(obj))
+
+
+plain_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text)
+plain_keys = st.one_of(st.text(st.sampled_from("ab._"), max_size=4), key_text)
+plain_values = st.one_of(
+    plain_scalars,
+    st.lists(plain_scalars, max_size=40),
+    st.tuples(plain_scalars, plain_scalars),
+    st.dictionaries(plain_keys, st.one_of(plain_scalars, st.lists(plain_scalars, max_size=3))),
+)
+
+
+@SETTINGS
+@given(extra=st.dictionaries(plain_keys, plain_values, max_size=8), message=text)
+def test_fast_path_agrees_with_the_careful_path(extra: dict[str, Any], message: str) -> None:
+    """Whatever the fast path accepts, the careful path renders to the very same bytes."""
+    record, _text = make_record(message, extra, None)
+    encoder = RecordEncoder(static_fields=STATIC)
+    try:
+        fast = encoder._encode_fast(record, None)
+    except (TypeError, orjson.JSONEncodeError):  # refused by orjson: encode() goes careful
+        fast = None
+    if fast is not None:
+        assert encoder._encode_careful(record, None, 64) == fast
+        assert_within_limits(fast)

@@ -121,6 +121,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle plus delayed
+    # ACKs add ~40 ms to every answer on a kept-alive connection.
+    disable_nagle_algorithm = True
     server_version = "FakeVictoriaLogs"
     sys_version = ""
     timeout = IDLE_TIMEOUT

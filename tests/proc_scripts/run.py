@@ -207,6 +207,19 @@ def late_thread(url: str, method: str, n: int, late: float) -> dict[str, Any]:
     return {"codes": [join(process)]}
 
 
+def executor_child(url: str, method: str, n: int, wait: float) -> dict[str, Any]:
+    """A child that logs from a ThreadPoolExecutor it never shuts down, then returns."""
+    ctx = multiprocessing.get_context(method)
+    logger.add(add_sink(url))
+    process = ctx.Process(
+        target=targets.child_with_executor, args=(logger, f"executor-{method}", n)
+    )
+    started = time.monotonic()
+    process.start()
+    code = join(process, wait)
+    return {"codes": [code], "child_elapsed": time.monotonic() - started}
+
+
 # -- 3. no enqueue, spawn / forkserver: the pickled sink works in the child ------------------
 
 
@@ -385,6 +398,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "fork": fork,
     "fork_mid_send": fork_mid_send,
     "late_thread": late_thread,
+    "executor_child": executor_child,
     "spawn": spawn,
     "threads": threads,
     "recursion": recursion,

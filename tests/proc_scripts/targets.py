@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 import time
@@ -57,3 +58,15 @@ def child_with_late_thread(log: Any, who: str, n: int, late: float) -> None:
             log.bind(who=who, i=i, pid=os.getpid()).info("after the target returned")
 
     threading.Thread(target=finish_the_job, name="still-working").start()
+
+
+#: An application-wide executor, never shut down by the application: Python stops its
+#: threads at exit (threading's exit callbacks), after multiprocessing's finalizers ran.
+_EXECUTOR: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def child_with_executor(log: Any, who: str, n: int) -> None:
+    """``Process`` target that logs from a ThreadPoolExecutor it leaves running."""
+    global _EXECUTOR  # noqa: PLW0603 - the long-lived executor of a real application
+    _EXECUTOR = concurrent.futures.ThreadPoolExecutor(2)
+    _EXECUTOR.submit(log_records, log, who, n).result()
