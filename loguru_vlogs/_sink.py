@@ -149,18 +149,34 @@ class VLogsSink:
         spool_max_bytes: int = 1 << 30,
         spool_fsync: str = "batch",
         spool_threshold: int | None = None,
+        max_message_bytes: int | None = None,
+        time_window: tuple[float, float] | None = (7 * 86400.0, 2 * 86400.0),
     ) -> None:
         self._kwargs: dict[str, Any] = {
             k: v for k, v in locals().items() if k not in ("self", "__class__")
         }
+        encoder_options = {
+            "max_message_bytes": self._kwargs.pop("max_message_bytes"),
+            "time_window": self._kwargs.pop("time_window"),
+        }
         self.settings: Settings = build_settings(**self._kwargs)
+        self._kwargs.update(encoder_options)
         # Resolved once, so a pickled copy (spawn) reports the same service and host.
         self._kwargs["service"] = self.settings.service
         self._kwargs["host"] = self.settings.host
         static: dict[str, Any] = dict(self.settings.fields)
         static["service"] = self.settings.service
         static["host"] = self.settings.host
-        self._encoder = RecordEncoder(static_fields=static)
+        try:
+            self._encoder = RecordEncoder(static_fields=static, **encoder_options)
+        except (TypeError, ValueError) as exc:
+            # The encoder names its argument static_fields; the user passed `fields`.
+            text = str(exc).replace("Invalid static_fields, ", "Invalid fields: ", 1)
+            raise type(exc)(
+                text.replace("Invalid time_window, ", "Invalid time_window: ", 1).replace(
+                    "Invalid max_message_bytes, ", "Invalid max_message_bytes: ", 1
+                )
+            ) from None
         self._transport_factory: Callable[[], Transport] = lambda: Urllib3Transport(self.settings)
         self._build_engine()
         self.complete = _make_complete(self._complete)
@@ -415,8 +431,8 @@ class VLogsSink:
         spool = self._worker.spool
         if spool is not None and not self._worker.alive():
             with self._buffer.cond:
+                # spool_pending keeps its count: those records still wait on disk.
                 self._worker.spool = None
-                self._worker.spool_pending = 0
             spool.close()
 
     def _reset_after_fork(self) -> None:

@@ -168,6 +168,8 @@ class Worker:
             while not self.drained(target):
                 if stop_on_failure and self.failures != failures:
                     return False
+                if self.spool is None and self.spool_pending:
+                    return False  # records wait in a closed spool: nothing will send them now
                 now = time.monotonic()
                 current = self.counters["sent"] + sum(self.buffer.dropped.values())
                 if current != progress:
@@ -202,7 +204,7 @@ class Worker:
 
     def _loop(self, *, inline: bool) -> None:
         while True:
-            if self.spool_pending and not self._past_deadline():
+            if self.spool_pending and self.spool is not None and not self._past_deadline():
                 # Spooled records are older than anything in memory: they go first.
                 self._deliver_spooled()
                 continue

@@ -175,6 +175,46 @@ def make(**kwargs: Any) -> VLogsSink:
             r"^Invalid backoff_max: it should be >= backoff_base \(2\), not: 1$",
         ),
         ({"warn_interval": -1}, ValueError, r"^Invalid warn_interval: it should be >= 0"),
+        (
+            {"fields": {"line": 1}},
+            ValueError,
+            r"^Invalid fields: the key 'line' names a built-in field$",
+        ),
+        (
+            {"time_window": (1,)},
+            ValueError,
+            r"^Invalid time_window: it should be None or a \(max_age",
+        ),
+        (
+            {"max_message_bytes": 10},
+            ValueError,
+            r"^Invalid max_message_bytes: it should be between 256",
+        ),
+        (
+            {"spool_dir": 5},
+            TypeError,
+            r"^Invalid spool_dir: it should be a directory path, not int$",
+        ),
+        (
+            {"spool_max_bytes": 10},
+            ValueError,
+            r"^Invalid spool_max_bytes: it should be >= 65536, not: 10$",
+        ),
+        (
+            {"spool_fsync": "sometimes"},
+            ValueError,
+            r"^Invalid spool_fsync: it should be one of \['never'",
+        ),
+        (
+            {"spool_threshold": 0},
+            ValueError,
+            r"^Invalid spool_threshold: it should be >= 1, not: 0$",
+        ),
+        (
+            {"retry_max_elapsed": 0},
+            ValueError,
+            r"^Invalid retry_max_elapsed: it should be > 0, not: 0$",
+        ),
     ],
 )
 def test_invalid_argument_is_refused_with_a_clear_message(
