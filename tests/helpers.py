@@ -34,6 +34,8 @@ def settings(url: object = "http://127.0.0.1:9", **overrides: Any) -> Settings:
     """Settings with VLogsSink's own defaults, overridden by ``overrides``."""
     params = inspect.signature(VLogsSink.__init__).parameters
     kwargs = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
+    for encoder_only in ("max_message_bytes", "time_window"):
+        kwargs.pop(encoder_only)
     kwargs.update(overrides)
     return build_settings(url, **kwargs)
 

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def server() -> Iterator[FakeVictoriaLogs]:
+    """A receiver in this process; the scenarios' subprocesses send to it."""
     with FakeVictoriaLogs() as srv:
         yield srv
 
@@ -50,6 +51,8 @@ def black_hole() -> Iterator[str]:
 
 @dataclass
 class Run:
+    """What a scenario printed (its JSON result), its stderr and its wall time."""
+
     result: dict[str, Any]
     stderr: str
     elapsed: float
@@ -101,7 +104,7 @@ def pids_of(server: FakeVictoriaLogs, prefix: str) -> set[int]:
 # -- 1 & 4. enqueue=True ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("context", [None, "spawn", "forkserver"])
+@pytest.mark.parametrize("context", [pytest.param(None, id="default"), "spawn", "forkserver"])
 def test_enqueue_children_records_arrive_once_through_the_parents_sink(
     server: FakeVictoriaLogs, context: str | None
 ) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 from loguru import logger
+from loguru._recattrs import RecordException
 
 from loguru_vlogs._record import (
     BUILTIN_FIELDS,
@@ -272,15 +273,16 @@ def test_exception_whose_str_and_repr_raise_is_still_reported() -> None:
 
 
 def test_unpicklable_exception_value_is_read_back_from_the_text() -> None:
-    """With enqueue an exception value arrives as None: the text's last line names it."""
-    text = "x\nTraceback (most recent call last):\n  File 'a.py', line 1\nmod.Err: the reason\n"
+    """With enqueue an unpicklable exception arrives as None: the text's last line names it."""
+    text = "x\nTraceback (most recent call last):\n  File 'a.py', line 1\nKeyError: 'the key'\n"
     record, _ = record_of(lambda: logger.info("x"))
-    record["exception"] = type("RecordException", (tuple,), {})((KeyError, None, None))
+    record["exception"] = RecordException(KeyError, None, None)
     obj = encode(record, text)
     assert "KeyError" == obj["exception.type"]
+    assert "'the key'" == obj["exception.value"]
     assert (
-        "Traceback (most recent call last):\n  File 'a.py', line 1\nmod.Err: the reason"
-        == obj["exception.traceback"]
+        "Traceback (most recent call last):\n  File 'a.py', line 1\nKeyError: 'the key'"
+        == (obj["exception.traceback"])
     )
 
 

@@ -1,0 +1,38 @@
+"""The project's own checks run with the suite: ruff (lint + format) and mypy strict."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("ruff", "check", "."), ("ruff", "format", "--check", "."), ("mypy",)],
+    ids=["ruff-check", "ruff-format", "mypy"],
+)
+def test_the_code_passes_its_own_checks(command: tuple[str, ...]) -> None:
+    """ruff check, ruff format --check and mypy (strict on the package) are clean."""
+    if shutil.which(command[0]) is None and run(command[0], "--version").returncode != 0:
+        pytest.skip(f"{command[0]} is not installed (pip install -e '.[test]')")
+    result = run(*command)
+    assert 0 == result.returncode, result.stdout + result.stderr
+
+
+def test_public_names_are_exactly_the_documented_ones() -> None:
+    """`loguru_vlogs.__all__` is the public API: the sink and the version."""
+    import loguru_vlogs
+
+    assert ["VLogsSink", "__version__"] == sorted(loguru_vlogs.__all__)
