@@ -34,31 +34,36 @@ def draw(result: dict[str, Any], path: Path) -> Path | None:
     co = f["caller_overhead"]
     bars = ax.bar(["no-op sink", "VLogsSink"], [co["noop_us"], co["vlogs_us"]], color=[grey, blue])
     label_bars(ax, bars, "{:.1f}")
-    ax.set_title(f"1 caller: µs per logger call ({co['ratio']:.2f}×, target ≤ 1.25×)")
+    ax.set_title(f"1 caller: µs per logger call ({co['ratio']:.2f}x, target ≤ 1.25x)")
     ax.set_ylabel("µs / call (wall, median)")
 
-    # 2 throughput
+    # 2 throughput: one group per receiver
     ax = axes[0][1]
-    names, values, colours = [], [], []
-    for key in ("throughput", "throughput_null_receiver"):
-        if key not in f:
-            continue
-        t = f[key]
-        rx = t["receiver"]
-        names.append(f"VLogsSink\n({rx})")
-        values.append(t["vlogs"]["rps"])
-        colours.append(blue)
-        if t["victorialogs_handler"]:
-            names.append(f"victorialogs-\nhandler ({rx})")
-            values.append(t["victorialogs_handler"]["rps"])
-            colours.append(orange)
-    names.append("loguru\nserialize→file")
-    values.append(f["throughput"]["loguru_serialize_file"]["rps"])
-    colours.append(grey)
-    bars = ax.bar(names, values, color=colours)
-    label_bars(ax, bars, "{:,.0f}")
+    groups = [f[k] for k in ("throughput", "throughput_null_receiver") if k in f]
+    series = [
+        ("VLogsSink", "vlogs", blue),
+        ("victorialogs-handler (stdlib)", "victorialogs_handler", orange),
+        ("victorialogs-handler (loguru sink)", "victorialogs_handler_via_loguru", "#ffbb78"),
+    ]
+    width = 0.8 / (len(series) + 1)
+    for k, (name, key, colour) in enumerate(series):
+        xs = [g + k * width for g in range(len(groups))]
+        ys = [t[key]["rps"] if t.get(key) else 0.0 for t in groups]
+        label_bars(ax, ax.bar(xs, ys, width, color=colour, label=name), "{:,.0f}")
+    serial = f["throughput"]["loguru_serialize_file"]
+    if serial is not None:
+        x = len(series) * width
+        label_bars(
+            ax,
+            ax.bar([x], [serial["rps"]], width, color=grey, label="loguru serialize -> file"),
+            "{:,.0f}",
+        )
+    ax.set_xticks(
+        [g + width for g in range(len(groups))], [f"{t['receiver']} receiver" for t in groups]
+    )
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.35)  # room for the legend above the bars
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
     ax.set_title("2 end-to-end throughput (records/s)")
-    ax.tick_params(axis="x", labelsize=7)
 
     # 3 memory
     ax = axes[0][2]
@@ -69,7 +74,7 @@ def draw(result: dict[str, Any], path: Path) -> Path | None:
         color=[grey, blue],
     )
     label_bars(ax, bars, "{:,.0f}")
-    ax.set_title(f"3 memory, server down ({mem['ratio']:.2f}×, target ≤ 2×)")
+    ax.set_title(f"3 memory, server down ({mem['ratio']:.2f}x, target ≤ 2x)")
     ax.set_ylabel("bytes")
 
     # 4 wire
@@ -80,15 +85,20 @@ def draw(result: dict[str, Any], path: Path) -> Path | None:
         codecs, [w[c]["bytes_per_record"] for c in codecs], color=[blue, blue, grey][: len(codecs)]
     )
     label_bars(ax, bars, "{:,.0f}")
-    ax.set_title(f"4 wire bytes per record (none ÷ gzip = {w['ratio_none_over_default']:.1f}×)")
+    ax.set_title(f"4 wire bytes per record (none ÷ gzip = {w['ratio_none_over_default']:.1f}x)")
     ax.set_ylabel("bytes / record (HTTP body)")
 
     # 5 exit
     ax = axes[1][1]
     e = f["exit"]
-    labels = ["server up", "server down\n(timeout 1 s)"]
-    values = [e["up_overhead_ms"], e["down_overhead_ms"]]
-    bars = ax.bar(labels, values, color=[blue, orange])
+    labels = [f"server up\n({e['up_receiver']})"]
+    values = [e["up_overhead_ms"]]
+    if "up_null_overhead_ms" in e:
+        labels.append("server up\n(null)")
+        values.append(e["up_null_overhead_ms"])
+    labels.append(f"server down\n(timeout {e['down_shutdown_timeout_s']:g} s)")
+    values.append(e["down_overhead_ms"])
+    bars = ax.bar(labels, values, color=[blue] * (len(values) - 1) + [orange])
     label_bars(ax, bars, "+{:,.0f} ms")
     ax.axhline(100, color=blue, linestyle=":", linewidth=1)
     ax.axhline(1500, color=orange, linestyle=":", linewidth=1)
@@ -109,7 +119,7 @@ def draw(result: dict[str, Any], path: Path) -> Path | None:
     ax.set_ylabel("VLogsSink ÷ no-op (µs/call)")
     twin = ax.twinx()
     twin.plot(threads, [r["throughput_rps"] for r in rows], "^--", color=grey, label="records/s")
-    twin.set_ylabel(f"records/s ({f['scaling']['throughput_receiver']} receiver)")
+    twin.set_ylabel(f"records/s ({f['scaling']['receiver']} receiver)")
     twin.set_ylim(bottom=0)
     ax.set_title("7 scaling")
     ax.legend(loc="upper left", fontsize=7)

@@ -162,7 +162,9 @@ class Receiver:
 
     def __init__(self, kind: str) -> None:
         if kind not in DESCRIPTIONS:
-            raise ValueError(f"Invalid receiver, it should be one of {sorted(DESCRIPTIONS)}, not: {kind!r}")
+            raise ValueError(
+                f"Invalid receiver, it should be one of {sorted(DESCRIPTIONS)}, not: {kind!r}"
+            )
         self.kind = kind
         self.description = DESCRIPTIONS[kind]
         self.url = ""
@@ -186,7 +188,7 @@ class Receiver:
             command = [sys.executable, str(Path(__file__).resolve())]
         env = dict(os.environ)
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # start fast: compile the package only once
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
         self._process = subprocess.Popen(
             command,
             cwd=ROOT,

@@ -59,7 +59,7 @@ class LoguruMix:
                 continue
             kind = i & 3
             if kind == 0:
-                log.info("order {} paid", i, amount=12.5, status="ok")
+                log.info("order {} paid", i, amount=12.5, status="ok")  # noqa: PLE1205 - loguru {} style
             elif kind == 1:
                 log.info("cache miss for {key}", key=f"user:{i}")
             elif kind == 2:
@@ -86,7 +86,10 @@ class StdlibMix:
             bound = extras[i & _MASK]
             if i % EXC_EVERY == EXC_EVERY - 1:
                 log.error(
-                    "payment failed for order %s", i, exc_info=error, extra={**bound, "amount": 12.5}
+                    "payment failed for order %s",
+                    i,
+                    exc_info=error,
+                    extra={**bound, "amount": 12.5},
                 )
                 continue
             kind = i & 3

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import importlib.util
 import json
 import logging
 import os
@@ -42,13 +43,16 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-if str(ROOT) not in sys.path:  # run from anywhere: the package is next to this folder
+# An installed (or PYTHONPATH) loguru_vlogs wins, which is how a prototype is measured;
+# without one, the checkout this folder is in.
+if importlib.util.find_spec("loguru_vlogs") is None:
     sys.path.insert(0, str(ROOT))
 
 from _receivers import Receiver  # noqa: E402
 from _workload import LoguruMix, StdlibMix  # noqa: E402
 from loguru import logger  # noqa: E402
 
+import loguru_vlogs  # noqa: E402
 from loguru_vlogs import VLogsSink  # noqa: E402
 
 #: Targets of issue 6.
@@ -132,14 +136,15 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages: other work on the machine shows in the timings."""
+    if not hasattr(os, "getloadavg"):
+        return None
+    return [round(x, 2) for x in os.getloadavg()]
+
+
 def machine_info() -> dict[str, Any]:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {
-        "cpu": _cpu_model(),
-        "cores": os.cpu_count(),
-        "platform": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in load] if load else None,
-    }
+    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform()}
 
 
 def versions() -> dict[str, str | None]:
@@ -149,6 +154,7 @@ def versions() -> dict[str, str | None]:
         "orjson": _version("orjson"),
         "urllib3": _version("urllib3"),
         "loguru_vlogs": _version("loguru-vlogs"),
+        "loguru_vlogs_path": str(Path(loguru_vlogs.__file__).parent),
         "zstandard": _version("zstandard"),
         "victorialogs_handler": _version("victorialogs-handler"),
     }
@@ -162,13 +168,12 @@ def child_env() -> dict[str, str]:
     """
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    # After PYTHONPATH: the children import the same loguru_vlogs as this process.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"), str(ROOT)]))
     return env
 
 
 def _have(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -293,6 +298,29 @@ def throughput_handler(rx: Receiver, n: int) -> dict[str, Any]:
     return {"rps": n / (seen - start), "stored": found, "records": n}
 
 
+def throughput_handler_via_loguru(rx: Receiver, n: int) -> dict[str, Any]:
+    """victorialogs-handler as a loguru sink (``logger.add(handler)``): the same front end."""
+    from vlogs_handler import VictoriaLogsHandler
+
+    run_id = rx.begin_run()
+    logger.remove()
+    handler = VictoriaLogsHandler(
+        url=rx.url, batch_size=1000, chunk_size=1000, buffer_size=100_000, flush_interval=1.0
+    )
+    # format="{message}": loguru hands a stdlib handler its formatted text as the message.
+    logger.add(handler, format="{message}", **_HANDLER)
+    mix = LoguruMix(logger.bind(bench_run=run_id))
+    try:
+        start = time.monotonic()
+        mix.burst(0, n)
+        handler.flush()
+        found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
+    finally:
+        logger.remove()
+        handler.close()
+    return {"rps": n / (seen - start), "stored": found, "records": n}
+
+
 def throughput_file(n: int, directory: Path) -> dict[str, Any]:
     path = directory / "serialize.jsonl"
     path.unlink(missing_ok=True)
@@ -318,36 +346,54 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def throughput_figure(rx: Receiver, sizes: Sizes, directory: Path) -> dict[str, Any]:
-    """VLogsSink vs victorialogs-handler vs loguru serialize=True, repetitions interleaved."""
+def throughput_figure(
+    rx: Receiver, sizes: Sizes, directory: Path, *, with_file: bool = True
+) -> dict[str, Any]:
+    """VLogsSink vs victorialogs-handler (from stdlib logging, and as a loguru sink) vs loguru
+    ``serialize=True`` to a file; repetitions interleaved."""
     n, reps = sizes.throughput_records, sizes.throughput_reps
     handler_ok = _have("vlogs_handler")
-    runs: dict[str, list[dict[str, Any]]] = {"vlogs": [], "victorialogs_handler": [], "file": []}
+    names = ["vlogs", "file"]
+    if handler_ok:
+        names += ["victorialogs_handler", "victorialogs_handler_via_loguru"]
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for _ in range(reps):
         runs["vlogs"].append(throughput_vlogs(rx, n))
         if handler_ok:
             runs["victorialogs_handler"].append(throughput_handler(rx, n))
-        runs["file"].append(throughput_file(n, directory))
+            runs["victorialogs_handler_via_loguru"].append(throughput_handler_via_loguru(rx, n))
+        if with_file:
+            runs["file"].append(throughput_file(n, directory))
     result: dict[str, Any] = {
         "receiver": rx.kind,
         "receiver_description": rx.description,
         "vlogs": _median_run(runs["vlogs"]),
-        "loguru_serialize_file": _median_run(runs["file"]),
+        "loguru_serialize_file": _median_run(runs["file"]) if with_file else None,
+        "victorialogs_handler": None,
+        "victorialogs_handler_via_loguru": None,
+        "ratio_vs_handler": None,
+        "ratio_vs_handler_via_loguru": None,
     }
     if handler_ok:
-        result["victorialogs_handler"] = _median_run(runs["victorialogs_handler"])
-        result["ratio_vs_handler"] = result["vlogs"]["rps"] / result["victorialogs_handler"]["rps"]
+        vl = result["vlogs"]["rps"]
+        for name in ("victorialogs_handler", "victorialogs_handler_via_loguru"):
+            result[name] = _median_run(runs[name])
+            result[name.replace("victorialogs_handler", "ratio_vs_handler")] = (
+                vl / result[name]["rps"]
+            )
     else:
-        result["victorialogs_handler"] = None
-        result["ratio_vs_handler"] = None
-        result["skipped"] = "victorialogs-handler is not installed (pip install victorialogs-handler)"
+        result["skipped"] = (
+            "victorialogs-handler is not installed (pip install victorialogs-handler)"
+        )
     return result
 
 
 # -- 3: memory -------------------------------------------------------------------------------------
 
 
-def _child(mode: str, args: dict[str, Any], timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
+def _child(
+    mode: str, args: dict[str, Any], timeout: float = 300.0
+) -> subprocess.CompletedProcess[str]:
     env = child_env()
     return subprocess.run(
         [sys.executable, str(HERE / "_child.py"), mode, json.dumps(args)],
@@ -457,7 +503,13 @@ def _time_script(args: dict[str, Any]) -> float:
     command = [sys.executable, str(HERE / "_child.py"), "exit", json.dumps(args)]
     started = time.perf_counter()
     subprocess.run(
-        command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=True, timeout=120
+        command,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        check=True,
+        timeout=120,
     )
     return (time.perf_counter() - started) * 1000.0
 
@@ -470,7 +522,16 @@ def _hyperfine(commands: dict[str, dict[str, Any]], reps: int) -> dict[str, floa
     names = list(commands)
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "hyperfine.json"
-        argv = [exe, "-N", "--warmup", "1", "--runs", str(max(reps, 2)), "--export-json", str(export)]
+        argv = [
+            exe,
+            "-N",
+            "--warmup",
+            "1",
+            "--runs",
+            str(max(reps, 2)),
+            "--export-json",
+            str(export),
+        ]
         for name in names:
             args = json.dumps(commands[name], separators=(",", ":"))
             argv.append(f"{sys.executable} {HERE / '_child.py'} exit {args}")
@@ -488,7 +549,12 @@ def exit_figure(primary: Receiver, extra: Receiver | None, sizes: Sizes) -> dict
     scripts = {
         "noop": {**base, "sink": "noop", "url": primary.url},
         "up": {**base, "sink": "vlogs", "url": primary.url},
-        "down": {**base, "sink": "vlogs", "url": _closed_url(), "shutdown_timeout": EXIT_DOWN_TIMEOUT},
+        "down": {
+            **base,
+            "sink": "vlogs",
+            "url": _closed_url(),
+            "shutdown_timeout": EXIT_DOWN_TIMEOUT,
+        },
     }
     if extra is not None:
         scripts[f"up_{extra.kind}"] = {**base, "sink": "vlogs", "url": extra.url}
@@ -524,7 +590,7 @@ def exit_figure(primary: Receiver, extra: Receiver | None, sizes: Sizes) -> dict
 def _importtime(code: str, module: str) -> float:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code],
-        cwd=ROOT,
+        cwd=HERE,  # not ROOT: "-c" puts the working directory first on sys.path
         env=child_env(),
         capture_output=True,
         text=True,
@@ -568,22 +634,26 @@ def receivers(choice: str) -> Iterator[tuple[Receiver, Receiver | None]]:
 def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
     started = time.monotonic()
     figures: dict[str, Any] = {}
+    load_start = load_average()
     with receivers(receiver_choice) as (primary, null), tempfile.TemporaryDirectory() as tmp:
-        # The receiver that lets a shipper go as fast as it can (a real server, or the null one).
+        # ``fast``: the receiver that lets a shipper go as fast as it can (a real server, or the
+        # null one): with the fake, its own CPU (about 60 µs per row) would be what is measured.
         fast = null if null is not None else primary
         log(f"receiver: {primary.kind} ({primary.url}); fast receiver: {fast.kind}")
         log("6 import time")
         figures["import"] = import_figure(sizes.import_reps)
         log("1 caller overhead")
         figures["caller_overhead"] = caller_overhead(
-            primary.url, sizes.caller_records, sizes.caller_reps
+            fast.url, sizes.caller_records, sizes.caller_reps
         )
-        figures["caller_overhead"]["receiver"] = primary.kind
-        log("2 throughput")
+        figures["caller_overhead"]["receiver"] = fast.kind
+        log(f"2 throughput ({primary.kind} receiver)")
         figures["throughput"] = throughput_figure(primary, sizes, Path(tmp))
         if null is not None:
             log("2 throughput (null receiver)")
-            figures["throughput_null_receiver"] = throughput_figure(null, sizes, Path(tmp))
+            figures["throughput_null_receiver"] = throughput_figure(
+                null, sizes, Path(tmp), with_file=False
+            )
         log("3 memory")
         figures["memory"] = memory_figure(sizes.memory_records)
         log("4 wire size")
@@ -591,12 +661,17 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
         log("5 exit latency")
         figures["exit"] = exit_figure(primary, null, sizes)
         log("7 scaling")
-        figures["scaling"] = scaling_figure(primary, fast, sizes)
+        figures["scaling"] = scaling_figure(fast, sizes)
+    machine = {
+        **machine_info(),
+        "load_average_start": load_start,
+        "load_average_end": load_average(),
+    }
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "duration_s": round(time.monotonic() - started, 1),
-        "machine": machine_info(),
+        "machine": machine,
         "versions": versions(),
         "receiver": {"kind": primary.kind, "description": primary.description},
         "sizes": asdict(sizes),
@@ -605,14 +680,14 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
     }
 
 
-def scaling_figure(primary: Receiver, fast: Receiver, sizes: Sizes) -> dict[str, Any]:
+def scaling_figure(rx: Receiver, sizes: Sizes) -> dict[str, Any]:
     n, reps = sizes.scaling_records, sizes.scaling_reps
     rows: list[dict[str, Any]] = []
     configs = [(t, False) for t in THREADS] + [(1, True)]
     for threads, enqueue in configs:
-        overhead = caller_overhead(primary.url, n, reps, threads=threads, enqueue=enqueue)
+        overhead = caller_overhead(rx.url, n, reps, threads=threads, enqueue=enqueue)
         rates = [
-            throughput_vlogs(fast, sizes.throughput_records, threads=threads, enqueue=enqueue)
+            throughput_vlogs(rx, sizes.throughput_records, threads=threads, enqueue=enqueue)
             for _ in range(sizes.throughput_reps)
         ]
         rows.append(
@@ -626,7 +701,7 @@ def scaling_figure(primary: Receiver, fast: Receiver, sizes: Sizes) -> dict[str,
                 "throughput_rps": _median_run(rates)["rps"],
             }
         )
-    return {"caller_receiver": primary.kind, "throughput_receiver": fast.kind, "rows": rows}
+    return {"receiver": rx.kind, "rows": rows}
 
 
 def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -644,10 +719,24 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
             EXIT_DOWN_TIMEOUT * 1000 + EXIT_DOWN_SLACK_MS,
         ),
     ]
-    for key in ("throughput", "throughput_null_receiver"):
+    for key in ("throughput_null_receiver", "throughput"):
         if key in f:
-            label = f"throughput vs victorialogs-handler ({f[key]['receiver']} receiver)"
-            rows.insert(1, (label, f[key]["ratio_vs_handler"], ">=", TARGET_THROUGHPUT))
+            t = f[key]
+            rx = t["receiver"]
+            rows[1:1] = [
+                (
+                    f"throughput vs victorialogs-handler, stdlib ({rx})",
+                    t["ratio_vs_handler"],
+                    ">=",
+                    TARGET_THROUGHPUT,
+                ),
+                (
+                    f"throughput vs victorialogs-handler, loguru sink ({rx})",
+                    t["ratio_vs_handler_via_loguru"],
+                    ">=",
+                    TARGET_THROUGHPUT,
+                ),
+            ]
     out = []
     for name, value, op, target in rows:
         met = None if value is None else (value <= target if op == "<=" else value >= target)
@@ -659,51 +748,81 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _n(value: float | None, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    return f"{value:,.{digits}f}"
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def _rps(run: dict[str, Any] | None) -> float | None:
+    return None if run is None else float(run["rps"])
 
 
 def table(result: dict[str, Any]) -> str:
+    """The figures as a plain-text table (what ``run.py`` prints)."""
     f = result["figures"]
     m, v = result["machine"], result["versions"]
     lines = [
         f"loguru-vlogs benchmarks · {result['date']} · {m['cpu']}, {m['cores']} cores · "
-        f"Python {v['python']}, loguru {v['loguru']}, orjson {v['orjson']}, urllib3 {v['urllib3']}"
-        + (" · QUICK (tiny sizes, numbers meaningless)" if result["quick"] else ""),
+        f"load {m['load_average_start']} → {m['load_average_end']}",
+        f"Python {v['python']}, loguru {v['loguru']}, orjson {v['orjson']}, urllib3 {v['urllib3']}, "
+        f"loguru-vlogs {v['loguru_vlogs']}, victorialogs-handler {v['victorialogs_handler']}"
+        + ("  ·  QUICK: tiny sizes, the numbers mean nothing" if result["quick"] else ""),
         f"receiver: {result['receiver']['kind']} — {result['receiver']['description']}",
         "",
     ]
-    rows: list[tuple[str, str, str, str]] = [("figure", "VLogsSink", "compared with", "ratio")]
+    rows: list[tuple[str, ...]] = [("figure", "VLogsSink", "compared with", "ratio")]
     co = f["caller_overhead"]
-    rows.append(
-        ("1 caller overhead, µs/call (wall)", _n(co["vlogs_us"], 2), f"no-op sink {_n(co['noop_us'], 2)}", f"{co['ratio']:.2f}×")
-    )
-    rows.append(
-        ("  same, process CPU µs/call", _n(co["vlogs_cpu_us"], 2), f"no-op sink {_n(co['noop_cpu_us'], 2)}", f"{co['cpu_ratio']:.2f}×")
-    )
+    rows += [
+        (
+            f"1 caller overhead, µs/call, wall ({co['receiver']} receiver)",
+            _n(co["vlogs_us"], 2),
+            f"no-op sink {_n(co['noop_us'], 2)}",
+            _x(co["ratio"]),
+        ),
+        (
+            "  same, process CPU µs/call (incl. worker)",
+            _n(co["vlogs_cpu_us"], 2),
+            f"no-op sink {_n(co['noop_cpu_us'], 2)}",
+            _x(co["cpu_ratio"]),
+        ),
+    ]
     for key in ("throughput", "throughput_null_receiver"):
         if key not in f:
             continue
         t = f[key]
-        h = t["victorialogs_handler"]
-        ratio = "—" if t["ratio_vs_handler"] is None else f"{t['ratio_vs_handler']:.2f}×"
-        rows.append(
+        vl = _n(t["vlogs"]["rps"], 0)
+        rows += [
             (
                 f"2 throughput, records/s ({t['receiver']} receiver)",
-                _n(t["vlogs"]["rps"], 0),
-                f"victorialogs-handler {_n(h['rps'] if h else None, 0)}",
-                ratio,
+                vl,
+                f"victorialogs-handler (stdlib) {_n(_rps(t['victorialogs_handler']), 0)}",
+                _x(t["ratio_vs_handler"]),
+            ),
+            (
+                "",
+                "",
+                f"victorialogs-handler (loguru sink) {_n(_rps(t['victorialogs_handler_via_loguru']), 0)}",
+                _x(t["ratio_vs_handler_via_loguru"]),
+            ),
+        ]
+        if t["loguru_serialize_file"] is not None:
+            rows.append(
+                (
+                    "",
+                    "",
+                    f"loguru serialize=True → file {_n(_rps(t['loguru_serialize_file']), 0)}",
+                    "",
+                )
             )
-        )
-        rows.append(("  loguru serialize=True to a file", "", _n(t["loguru_serialize_file"]["rps"], 0), ""))
     mem = f["memory"]
     rows.append(
         (
-            f"3 memory, RSS bytes/buffered record ({mem['records']:,})",
+            f"3 memory, RSS bytes per buffered record ({mem['records']:,})",
             _n(mem["rss_bytes_per_record"], 0),
             f"JSON line {_n(mem['line_bytes'], 0)}",
-            f"{mem['ratio']:.2f}×",
+            _x(mem["ratio"]),
         )
     )
     w = f["wire"]
@@ -712,39 +831,61 @@ def table(result: dict[str, Any]) -> str:
         (
             f"4 wire, bytes/record ({' / '.join(codecs)})",
             " / ".join(_n(w[c]["bytes_per_record"], 0) for c in codecs),
-            "uncompressed ÷ gzip",
-            f"{w['ratio_none_over_default']:.1f}×",
+            "uncompressed ÷ gzip (default)",
+            _x(w["ratio_none_over_default"]),
         )
     )
     e = f["exit"]
-    rows.append(("5 exit, +ms vs no-op sink (server up)", _n(e["up_overhead_ms"], 0), f"{e['records']} records, {e['up_receiver']} receiver", ""))
+    rows.append(
+        (
+            f"5 exit, +ms vs no-op script, server up ({e['up_receiver']})",
+            _n(e["up_overhead_ms"], 0),
+            f"{e['records']:,} records; no-op script {_n(e['noop_ms'], 0)} ms",
+            "",
+        )
+    )
     if "up_null_overhead_ms" in e:
         rows.append(("  same, null receiver", _n(e["up_null_overhead_ms"], 0), "", ""))
     rows.append(
-        ("  server down, shutdown_timeout=1 s", _n(e["down_overhead_ms"], 0), f"no-op script {_n(e['noop_ms'], 0)} ms", "")
+        (
+            f"  server down, shutdown_timeout={e['down_shutdown_timeout_s']:g} s",
+            _n(e["down_overhead_ms"], 0),
+            f"measured with {e['tool']}",
+            "",
+        )
     )
     imp = f["import"]
-    rows.append(("6 import loguru_vlogs, ms", _n(imp["loguru_vlogs_ms"], 1), f"loguru itself {_n(imp['loguru_ms'], 1)}", ""))
+    rows.append(
+        (
+            "6 import loguru_vlogs after loguru, ms",
+            _n(imp["loguru_vlogs_ms"], 1),
+            f"loguru itself {_n(imp['loguru_ms'], 1)}",
+            "",
+        )
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for i, r in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[k]) for k, cell in enumerate(r)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * widths[k] for k in range(4)))
-    s = f["scaling"]
+    sc = f["scaling"]
     lines += [
         "",
-        f"7 scaling (caller: {s['caller_receiver']} receiver; throughput: {s['throughput_receiver']} receiver)",
-        "threads  enqueue  VLogsSink µs/call  no-op µs/call  ratio  cpu ratio  records/s",
+        f"7 scaling ({sc['receiver']} receiver)",
+        "threads  enqueue  VLogsSink µs/call  no-op µs/call  ratio  CPU ratio  records/s",
     ]
-    for r in s["rows"]:
+    for r in sc["rows"]:
         lines.append(
             f"{r['threads']:>7}  {'yes' if r['enqueue'] else 'no':>7}  {r['vlogs_us']:>17.2f}  "
-            f"{r['noop_us']:>13.2f}  {r['ratio']:>4.2f}×  {r['cpu_ratio']:>8.2f}×  {r['throughput_rps']:>9,.0f}"
+            f"{r['noop_us']:>13.2f}  {_x(r['ratio']):>5}  {_x(r['cpu_ratio']):>9}  "
+            f"{r['throughput_rps']:>9,.0f}"
         )
     lines += ["", "targets"]
     for t in result["targets"]:
         status = "n/a" if t["met"] is None else ("met" if t["met"] else "MISSED")
-        lines.append(f"  {t['name']:<55} {_n(t['value'], 2):>9} {t['op']} {t['target']:<7g} {status}")
+        lines.append(
+            f"  {t['name']:<58} {_n(t['value'], 2):>9} {t['op']} {t['target']:<6g} {status}"
+        )
     return "\n".join(lines)
 
 

@@ -374,14 +374,24 @@ class VLogsSink:
         """Exit of a multiprocessing child (it leaves through ``os._exit``, skipping atexit).
 
         Multiprocessing runs its finalizers *before* it joins the child's non-daemon threads,
-        so records those threads log afterwards would be lost: let them finish first, as
-        the interpreter would anyway.
+        so records those threads log afterwards would be lost. Joining them here could hang
+        (an idle ThreadPoolExecutor's threads end only in ``threading._shutdown``), so a
+        non-daemon thread waits for them and flushes last: ``threading._shutdown`` joins it.
         """
-        current = threading.current_thread()
-        for thread in threading.enumerate():
-            if thread is not current and not thread.daemon and thread.is_alive():
-                thread.join()
-        self.stop()
+        if not _other_live_threads():
+            self.stop()
+            return
+
+        def stop_after_the_others() -> None:
+            while others := _other_live_threads():
+                for thread in others:
+                    thread.join()
+            self.stop()
+
+        try:
+            threading.Thread(target=stop_after_the_others, name="loguru-vlogs-exit").start()
+        except RuntimeError:  # no new threads at this point of the exit: flush what we have
+            self.stop()
 
     def _shutdown(self, deadline: float) -> bool:
         """Deliver until ``deadline``; report on stderr what could not be delivered."""
@@ -438,6 +448,11 @@ class VLogsSink:
     def _reset_after_fork(self) -> None:
         """In a forked child: fresh locks, empty buffer (the parent sends its own), no thread."""
         self._build_engine()
+
+
+def _other_live_threads() -> list[threading.Thread]:
+    skip = (threading.current_thread(), threading.main_thread())
+    return [t for t in threading.enumerate() if t not in skip and not t.daemon and t.is_alive()]
 
 
 def _plain_record(text: str) -> dict[str, Any]:

@@ -93,6 +93,9 @@ _URLLIB3_LOGGERS = (
     "urllib3.util.retry",
     "urllib3.util.ssl_",
     "urllib3.contrib.pyopenssl",
+    # logging.captureWarnings(True) turns urllib3's InsecureRequestWarning (verify=False),
+    # raised on the worker thread, into a record of this logger.
+    "py.warnings",
 )
 for _name in _URLLIB3_LOGGERS:
     logging.getLogger(_name).addFilter(_THREAD_FILTER)

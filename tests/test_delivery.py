@@ -183,3 +183,46 @@ def test_a_lost_answer_gives_a_rare_duplicate(server: FakeVictoriaLogs) -> None:
         proxy.mode = "pass"
         assert sink.drain(timeout=10)
         assert_accounted(sink, server, 10, max_dups=10 * sink.stats()["failed_requests"])
+
+
+def _restartable_servers() -> list[Any]:
+    from loguru_vlogs.testing import find_binary
+
+    kinds: list[Any] = ["fake"]
+    real = pytest.param(
+        "real",
+        marks=pytest.mark.skipif(
+            find_binary() is None, reason="no victoria-logs binary (PATH / VLOGS_BINARY)"
+        ),
+    )
+    kinds.append(real)
+    return kinds
+
+
+@pytest.mark.parametrize("kind", _restartable_servers())
+def test_the_server_process_restarts_in_the_middle_of_a_stream(kind: str, tmp_path: Any) -> None:
+    """Stop the server, keep logging, start it again: everything arrives, exactly once."""
+    from loguru_vlogs.testing import RealVictoriaLogs
+
+    srv: Any = (
+        FakeVictoriaLogs() if kind == "fake" else RealVictoriaLogs(data_dir=tmp_path / "data")
+    )
+    srv.start()
+    try:
+        sink = fast_sink(srv.url, spool_dir=tmp_path / "spool")
+        logger.add(sink)
+        log_numbered(300)
+        assert sink.drain(timeout=10)
+        srv.stop()
+        log_numbered(300, start=300)
+        assert wait_for(lambda: sink.stats()["failed_requests"] >= 1, timeout=5)
+        srv.start()
+        log_numbered(300, start=600)
+        assert sink.drain(timeout=20)
+        assert 900 == srv.wait_for_count("*", 900, timeout=10)
+        rows = srv.rows(limit=10_000)
+        assert Counter(range(900)) == Counter(int(r["i"]) for r in rows)
+        assert 0 == sink.stats()["dropped_total"]
+    finally:
+        logger.remove()
+        srv.stop()

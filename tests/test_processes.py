@@ -155,7 +155,7 @@ def test_a_fork_while_the_parent_is_in_a_send_does_not_deadlock_the_child(
     server: FakeVictoriaLogs,
 ) -> None:
     """The receiver holds the parent's request open; children forked meanwhile send at once."""
-    n, hold = 20, 1.5
+    n, hold = 20, 2.0
     server.delay_next(1, hold)
     run = run_scenario("fork_mid_send", server.url, n=n, hold=hold)
     assert [0, 0] == run.result["codes"]
@@ -187,6 +187,9 @@ def test_spawned_children_send_from_the_pickled_sink_and_flush_at_exit(
     assert "" == run.stderr
 
 
+# -- 2 & 3. a multiprocessing child's exit while its threads still run -----------------------
+
+
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_a_child_thread_still_logging_after_the_target_returned_is_delivered(
     server: FakeVictoriaLogs, method: str
@@ -198,14 +201,6 @@ def test_a_child_thread_still_logging_after_the_target_returned_is_delivered(
     assert expected(n + 1, [f"late-{method}"]) == arrived(server)
 
 
-_EXECUTOR_HANG = (
-    "VLogsSink._stop_in_child (the multiprocessing Finalize) joins every non-daemon thread "
-    "without a bound; an idle ThreadPoolExecutor's threads end only in threading._shutdown(), "
-    "which multiprocessing runs after the finalizers: the child never exits"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=_EXECUTOR_HANG)
 def test_a_child_that_leaves_a_thread_pool_executor_running_exits_and_delivers(
     server: FakeVictoriaLogs,
 ) -> None:
@@ -215,23 +210,6 @@ def test_a_child_that_leaves_a_thread_pool_executor_running_exits_and_delivers(
     assert [0] == run.result["codes"]
     assert run.result["child_elapsed"] < 5.0
     assert expected(n, ["executor-fork"]) == arrived(server)
-
-
-# -- 8. gunicorn-style pre-fork -----------------------------------------------------------------
-
-
-def test_prefork_workers_forked_after_the_sink_was_added_deliver_each_record_once(
-    server: FakeVictoriaLogs,
-) -> None:
-    """A master with a sink forks 4 workers that log and exit: every record arrives once."""
-    n, workers = 25, 4
-    run = run_scenario("prefork", server.url, workers=workers, n=n)
-    whos = ["master", "master-after", *(f"worker-{w}" for w in range(workers))]
-    assert expected(n, whos) == arrived(server)
-    assert [0] * workers == run.result["codes"]
-    assert (0, 2 * n) == (run.result["master_sent"], run.result["master_buffered"])
-    assert workers == len(pids_of(server, "worker-"))
-    assert "" == run.stderr
 
 
 # -- 5. threads -------------------------------------------------------------------------------------
@@ -310,9 +288,9 @@ def test_threads_overflowing_the_buffer_keep_every_record_accounted(
 
 
 def test_asyncio_tasks_log_without_blocking_the_event_loop(server: FakeVictoriaLogs) -> None:
-    """200 tasks with contextualize(): no logging call and no loop tick takes long; all arrive."""
-    tasks, steps = 200, 10
-    server.delay_next(2, 0.5)  # slow answers: a send on the loop would show as a 0.5 s stall
+    """200 tasks with contextualize() while a send hangs: no call or loop tick stalls; all arrive."""
+    tasks, steps, hold = 200, 10, 1.0
+    server.delay_next(1, hold)  # the first request hangs: a send on the loop would stall it 1 s
     logger.add(VLogsSink(server.url, batch_size=250, flush_interval=0.05))
     worst_call = worst_tick = 0.0
 
@@ -343,9 +321,10 @@ def test_asyncio_tasks_log_without_blocking_the_event_loop(server: FakeVictoriaL
         await logger.complete()
 
     asyncio.run(main())
-    # Generous bounds: they catch network I/O on the loop (0.5 s here), not slowness.
-    assert worst_call < 0.05
-    assert worst_tick < 0.05
+    # Generous bounds (a loaded 2-core CI box stalls a thread for tens of ms): they catch
+    # network I/O on the loop (a whole `hold`), not slowness.
+    assert worst_call < hold / 4
+    assert worst_tick < hold / 4
     stored = Counter((int(row["request_id"]), int(row["step"])) for row in server.rows())
     assert Counter({(r, s): 1 for r in range(tasks) for s in range(steps)}) == stored
 
@@ -415,3 +394,20 @@ def test_a_dead_server_with_intercepted_logging_neither_storms_nor_deadlocks(enq
     assert lines[1].startswith("loguru-vlogs: 100 records could not be delivered")
     assert run.result["elapsed"] < 10.0
     assert run.elapsed < 20.0
+
+
+# -- 8. gunicorn-style pre-fork -----------------------------------------------------------------
+
+
+def test_prefork_workers_forked_after_the_sink_was_added_deliver_each_record_once(
+    server: FakeVictoriaLogs,
+) -> None:
+    """A master with a sink forks 4 workers that log and exit: every record arrives once."""
+    n, workers = 25, 4
+    run = run_scenario("prefork", server.url, workers=workers, n=n)
+    whos = ["master", "master-after", *(f"worker-{w}" for w in range(workers))]
+    assert expected(n, whos) == arrived(server)
+    assert [0] * workers == run.result["codes"]
+    assert (0, 2 * n) == (run.result["master_sent"], run.result["master_buffered"])
+    assert workers == len(pids_of(server, "worker-"))
+    assert "" == run.stderr

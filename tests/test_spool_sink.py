@@ -100,7 +100,11 @@ def test_a_process_killed_while_the_server_is_down_leaves_its_spool_to_the_next(
     """)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with subprocess.Popen(
-        [sys.executable, "-c", body], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True
+        [sys.executable, "-c", body],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
     ) as proc:
         assert proc.stdout is not None
         assert "500" == proc.stdout.readline().strip()

@@ -88,7 +88,8 @@ def add_sink(url: str, **options: Any) -> VLogsSink:
 
 
 def enqueue(url: str, context: str | None, n: int) -> dict[str, Any]:
-    ctx = multiprocessing.get_context(context)
+    """enqueue=True: Process children and `with Pool` tasks log, complete(), the parent sends."""
+    ctx: Any = multiprocessing.get_context(context)  # typeshed: only literal names narrow it
     sink = add_sink(url)
     logger.add(sink, enqueue=True, context=ctx)
     log_records(logger, "parent", n)
@@ -119,6 +120,7 @@ def enqueue(url: str, context: str | None, n: int) -> dict[str, Any]:
 
 
 def fork(url: str, n: int) -> dict[str, Any]:
+    """No enqueue, fork: raw forks, a Process and two Pools, each forked with records buffered."""
     ctx = multiprocessing.get_context("fork")
     sink = add_sink(url)
     logger.add(sink)
@@ -198,7 +200,7 @@ def fork_mid_send(url: str, n: int, hold: float) -> dict[str, Any]:
 
 def late_thread(url: str, method: str, n: int, late: float) -> dict[str, Any]:
     """A child whose non-daemon thread logs after the target returned (after the exit flush)."""
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)
     logger.add(add_sink(url))
     process = ctx.Process(
         target=targets.child_with_late_thread, args=(logger, f"late-{method}", n, late)
@@ -209,7 +211,7 @@ def late_thread(url: str, method: str, n: int, late: float) -> dict[str, Any]:
 
 def executor_child(url: str, method: str, n: int, wait: float) -> dict[str, Any]:
     """A child that logs from a ThreadPoolExecutor it never shuts down, then returns."""
-    ctx = multiprocessing.get_context(method)
+    ctx: Any = multiprocessing.get_context(method)
     logger.add(add_sink(url))
     process = ctx.Process(
         target=targets.child_with_executor, args=(logger, f"executor-{method}", n)
@@ -224,7 +226,8 @@ def executor_child(url: str, method: str, n: int, wait: float) -> dict[str, Any]
 
 
 def spawn(url: str, method: str, n: int) -> dict[str, Any]:
-    ctx = multiprocessing.get_context(method)
+    """No enqueue, spawn/forkserver: the logger (and sink) pickled into each child."""
+    ctx: Any = multiprocessing.get_context(method)
     sink = add_sink(url)
     logger.add(sink)
     log_records(logger, "parent", n)
@@ -256,6 +259,7 @@ def spawn(url: str, method: str, n: int) -> dict[str, Any]:
 def threads(
     url: str, overflow: str, threads: int, per_thread: int, buffer_size: int, pace: float
 ) -> dict[str, Any]:
+    """``threads`` producers log ``per_thread`` records each while one thread loops complete()."""
     sink = VLogsSink(
         url,
         overflow=overflow,
@@ -337,6 +341,7 @@ class InterceptHandler(logging.Handler):
 
 
 def recursion(url: str, enqueue: bool, n: int, app_http: bool) -> dict[str, Any]:
+    """Stdlib logging at NOTSET routed into loguru; complete() after each record."""
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.NOTSET, force=True)
     seen: list[tuple[str, str]] = []
     logger.add(lambda m: seen.append((m.record["name"] or "", m.record["thread"].name)), level=0)
