@@ -229,7 +229,9 @@ class VLogsSink:
             record = getattr(message, "record", None)
             if record is None:
                 record = _plain_record(str(message).rstrip("\n"))
-            line = self._encoder.encode(record, message)
+            # orjson's bytes keep a ~4 KiB allocation whatever their length: a right-sized
+            # copy (0.1 µs) keeps a buffered record near its JSON size in memory.
+            line = memoryview(self._encoder.encode(record, message)).tobytes()
         except Exception as exc:  # noqa: BLE001 - a bad record must never reach the caller
             self._count_unaccepted("encode_error")
             self._warn.warn("encode", f"a record could not be encoded and was dropped: {exc!r}")
