@@ -50,7 +50,39 @@ def _first_wins(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return result
 
 
-class VLogsClient:
+class Polling:
+    """``wait_for_count`` for any server object that has ``force_flush`` and ``count``."""
+
+    def force_flush(self) -> bool:
+        """Make every ingested row visible now, where the server allows it."""
+        raise NotImplementedError
+
+    def count(self, query: str = "*", account_id: int = 0, project_id: int = 0) -> int:
+        """How many rows match ``query`` for the tenant."""
+        raise NotImplementedError
+
+    def wait_for_count(
+        self,
+        query: str,
+        n: int,
+        timeout: float = 10.0,
+        account_id: int = 0,
+        project_id: int = 0,
+        *,
+        interval: float = DEFAULT_POLL_INTERVAL,
+    ) -> int:
+        """Flush and poll until at least ``n`` rows match or ``timeout`` passes; the last count."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.force_flush()
+            found = self.count(query, account_id, project_id)
+            remaining = deadline - time.monotonic()
+            if found >= n or remaining <= 0:
+                return found
+            time.sleep(min(interval, remaining))
+
+
+class VLogsClient(Polling):
     """Query a VictoriaLogs(-compatible) server at ``url`` (with or without a path prefix).
 
     Credentials in the URL become basic auth. ``headers`` are sent with every request.
@@ -153,23 +185,3 @@ class VLogsClient:
         except OSError:
             return False
         return status == 200 and body.strip() == b"OK"
-
-    def wait_for_count(
-        self,
-        query: str,
-        n: int,
-        timeout: float = 10.0,
-        account_id: int = 0,
-        project_id: int = 0,
-        *,
-        interval: float = DEFAULT_POLL_INTERVAL,
-    ) -> int:
-        """Flush and poll until at least ``n`` rows match or ``timeout`` passes; the last count."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.force_flush()
-            found = self.count(query, account_id, project_id)
-            remaining = deadline - time.monotonic()
-            if found >= n or remaining <= 0:
-                return found
-            time.sleep(min(interval, remaining))

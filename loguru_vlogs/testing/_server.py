@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ._client import DEFAULT_POLL_INTERVAL, VLogsQueryError
+from ._client import Polling, VLogsQueryError
 from ._gojson import go_quote
 from ._ingest import BadRequestError, IngestResult, first_args, header_map, parse_tenant
 from ._logsql import LogsQLError
@@ -337,7 +337,7 @@ def _query_args(args: Mapping[str, str]) -> tuple[str, int | None, int | None, i
 Duration = float | str | datetime.timedelta | None
 
 
-class FakeVictoriaLogs:
+class FakeVictoriaLogs(Polling):
     """A VictoriaLogs v1.26.0-compatible receiver on loopback, for tests (yours and ours).
 
     >>> with FakeVictoriaLogs() as srv:               # doctest: +SKIP
@@ -504,26 +504,6 @@ class FakeVictoriaLogs:
         """Make every ingested row visible now (like ``/internal/force_flush``)."""
         self._store.force_flush()
         return True
-
-    def wait_for_count(
-        self,
-        query: str,
-        n: int,
-        timeout: float = 10.0,
-        account_id: int = 0,
-        project_id: int = 0,
-        *,
-        interval: float = DEFAULT_POLL_INTERVAL,
-    ) -> int:
-        """Flush and poll until at least ``n`` rows match or ``timeout`` passes; the last count."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.force_flush()
-            found = self.count(query, account_id, project_id)
-            remaining = deadline - time.monotonic()
-            if found >= n or remaining <= 0:
-                return found
-            time.sleep(min(interval, remaining))
 
     def clear(self) -> None:
         """Forget stored rows and recorded requests (pending faults stay)."""

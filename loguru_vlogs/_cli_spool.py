@@ -1,0 +1,175 @@
+"""``loguru-vlogs spool status|send|purge``: what a disk spool holds, sent or deleted now."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import IO, Any
+
+from ._cli_common import (
+    CHECK_ARGUMENTS,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    build_sink,
+    connection_overrides,
+    isatty,
+)
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} bytes"  # pragma: no cover - the loop always returns
+
+
+def _open_spool(args: argparse.Namespace) -> Any:
+    """The spool named by --spool-dir or VLOGS_SPOOL_DIR, holding every orphaned segment."""
+    from ._spool import Spool, SpoolError
+
+    directory = args.spool_dir or os.environ.get("VLOGS_SPOOL_DIR", "").strip()
+    if not directory:
+        raise UsageError("give --spool-dir DIR or set VLOGS_SPOOL_DIR")
+    if not os.path.isdir(directory):
+        raise UsageError(f"there is no spool directory at {directory!r}")
+    try:
+        return Spool(directory)
+    except (SpoolError, TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _spool_summary(spool: Any) -> str:
+    stats = spool.stats()
+    lines = [
+        f"{spool.directory}: {stats['pending_records']} records "
+        f"({_size(int(stats['pending_bytes']))}) waiting to be sent"
+    ]
+    if stats["foreign_bytes"]:
+        lines.append(
+            f"  and {_size(int(stats['foreign_bytes']))} in segments held by running "
+            "processes (they send their own)"
+        )
+    lost = {k: v for k, v in dict(stats["dropped"]).items() if v}
+    if lost or stats["corrupt_unknown"]:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(lost.items()))
+        damaged = stats["corrupt_unknown"]
+        lines.append(f"  lost: {reasons or 'none counted'}; damaged regions: {damaged}")
+    return "\n".join(lines)
+
+
+def status(args: argparse.Namespace) -> int:
+    with _open_spool(args) as spool:
+        print(_spool_summary(spool))
+    return EXIT_OK
+
+
+def send(args: argparse.Namespace) -> int:
+    from ._retry import classify
+    from ._transport import Urllib3Transport, make_compressor
+
+    only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level")
+    overrides = connection_overrides(args)
+    if args.stream_fields is not None:
+        overrides["stream_fields"] = args.stream_fields
+    settings = build_sink(overrides, only=only).settings
+    encoding, compress = make_compressor(settings.compression, settings.compression_level)
+    headers = []
+    for endpoint in settings.endpoints:
+        request_headers = settings.request_headers(endpoint)
+        if encoding:
+            request_headers["Content-Encoding"] = encoding
+        headers.append(request_headers)
+    transport = Urllib3Transport(settings)
+    sent = requests = 0
+    failure = ""
+    with _open_spool(args) as spool:
+        total = spool.pending()[0]
+        bar = _Bar(sys.stderr, total) if isatty(sys.stderr) else None
+        rescanned = False
+        while True:
+            entry = spool.peek()
+            if entry is None and not rescanned:
+                spool.rescan()  # segments whose writer exited meanwhile
+                rescanned = True
+                continue
+            if entry is None:
+                break
+            body = compress(entry.payload)
+            # Each endpoint once, in turn; the first that accepts the batch wins.
+            for index, endpoint in enumerate(settings.endpoints):
+                outcome = transport.send(endpoint, body, headers[index], settings.timeout)
+                requests += 1
+                verdict = classify(outcome.status)
+                if verdict == "ok":
+                    break
+                failure = f"{endpoint.display}: " + (
+                    f"HTTP {outcome.status} {outcome.body[:200]!r}"
+                    if outcome.status is not None
+                    else str(outcome.error)
+                )
+            if verdict != "ok":
+                break
+            spool.ack(entry)
+            sent += entry.records
+            if bar is not None:
+                bar.update(sent)
+        if bar is not None:
+            bar.done()
+        left = spool.pending()[0]
+    transport.close()
+    print(f"sent {sent} records in {requests} requests; {left} left in the spool")
+    if left:
+        print(f"stopped: {failure or 'the server did not accept a batch'}; run it again later")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Bar:
+    """A progress bar on a terminal's stderr."""
+
+    def __init__(self, stream: IO[str], total: int) -> None:
+        self._stream = stream
+        self._total = max(total, 1)
+        self._last = 0.0
+
+    def update(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and done < self._total:
+            return
+        self._last = now
+        filled = min(30, 30 * done // self._total)
+        self._stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{self._total} records")
+        self._stream.flush()
+
+    def done(self) -> None:
+        self._stream.write("\r\x1b[K")
+        self._stream.flush()
+
+
+def purge(args: argparse.Namespace) -> int:
+    with _open_spool(args) as spool:
+        records, nbytes = spool.pending()
+        print(_spool_summary(spool))
+        if not records:
+            print("nothing to delete")
+            return EXIT_OK
+        if not args.yes:
+            if not isatty(sys.stdin):
+                raise UsageError(
+                    "not deleting without confirmation: run it on a terminal or add --yes"
+                )
+            answer = input(f"delete {records} records ({_size(nbytes)}) for good? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing deleted")
+                return EXIT_FAILED
+        deleted = 0
+        while (entry := spool.peek()) is not None:
+            spool.ack(entry)  # acknowledged without sending: deleted once its segment is done
+            deleted += entry.records
+        print(f"deleted {deleted} records")
+    return EXIT_OK
