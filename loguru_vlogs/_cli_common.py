@@ -75,6 +75,7 @@ def build_sink(overrides: dict[str, Any], only: Sequence[str] | None = None) -> 
 
 
 def isatty(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal; a closed or replaced stream (no ``isatty``) is not."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

@@ -90,7 +90,12 @@ def _at_exit() -> None:
     """Flush every live sink within its ``shutdown_timeout``, all budgets counted from now."""
     global _exit_started  # noqa: PLW0603 - one process-wide fact: the interpreter is exiting
     _exit_started = time.monotonic()
-    for sink in list(_SINKS):
+    sinks = list(_SINKS)
+    # Every sink starts flushing now, in parallel: one dead server must not eat the budget
+    # of the sinks that are flushed after it.
+    for sink in sinks:
+        sink._worker.request_stop(_exit_started + sink.settings.shutdown_timeout)
+    for sink in sinks:
         sink._shutdown(_exit_started + sink.settings.shutdown_timeout)
 
 

@@ -109,16 +109,21 @@ class Worker:
             self.ident = thread.ident
             return True
 
+    def request_stop(self, deadline: float) -> None:
+        """Tell the thread to send what is left until ``deadline``; does not wait."""
+        with self.buffer.cond:
+            self._stopping = True
+            self._deadline = deadline
+            self.buffer.cond.notify_all()
+
     def stop(self, deadline: float) -> None:
         """Send what is buffered until ``deadline`` (monotonic), then end the thread.
 
         Whatever is left at the deadline is counted as dropped ("shutdown").
         """
+        self.request_stop(deadline)
         cond = self.buffer.cond
         with cond:
-            self._stopping = True
-            self._deadline = deadline
-            cond.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread() and thread.is_alive():
             thread.join(max(0.0, deadline - time.monotonic()) + _MIN_ATTEMPT)

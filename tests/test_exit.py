@@ -108,3 +108,24 @@ def test_remove_then_exit_does_not_wait_twice() -> None:
     assert 0 == result.returncode
     assert result.stderr.count("could not be delivered") == 1
     assert elapsed < 1.0 + 0.5 + 2.0
+
+
+def test_a_dead_server_does_not_eat_the_exit_budget_of_another_sink(
+    server: FakeVictoriaLogs,
+) -> None:
+    """Two sinks, one server down: the live sink still delivers everything at exit, in parallel."""
+    down = closed_port_url()
+    body = f"""
+        from loguru import logger
+        from loguru_vlogs import VLogsSink
+        logger.remove()
+        for url in ({down!r}, {server.url!r}, {down!r}):
+            logger.add(VLogsSink(url, flush_interval=60, shutdown_timeout=1.0, timeout=1.0))
+        for i in range(200):
+            logger.bind(i=i).info("line {{}}", i)
+    """
+    result, elapsed = run_script(body)
+    assert 0 == result.returncode, result.stderr
+    assert 200 == server.count()
+    assert 2 == result.stderr.count("200 records could not be delivered")
+    assert elapsed < 1.0 + 0.5 + 2.0
