@@ -205,6 +205,7 @@ class VLogsSink:
         )
         self._armed = False
         self._arm_lock = threading.Lock()
+        self._reported_lost = 0
         self._finalizer_pid = 0
 
     @classmethod
@@ -405,19 +406,20 @@ class VLogsSink:
         try:
             budget = max(0.0, deadline - time.monotonic())
             counters = self._worker.counters
-            with self._buffer.cond:
-                before = self._buffer.dropped.get("shutdown", 0)
-                spooled_before = counters["spooled"]
             self._worker.stop(deadline)
             self._armed = False
             self._close_spool()
+            # Reported since the last report, not since this call: with several sinks at
+            # exit, a worker may give up (and count) before its own _shutdown() runs.
             with self._buffer.cond:
-                lost = self._buffer.dropped.get("shutdown", 0) - before
-                spooled = counters["spooled"] - spooled_before
+                lost_total = self._buffer.dropped.get("shutdown", 0)
+                lost = lost_total - self._reported_lost
+                waiting = self._worker.spool_pending
+                self._reported_lost = lost_total
                 last_error = counters["last_error"]
-            if spooled:
+            if waiting:
                 emit(
-                    f"{spooled} records were kept in the spool {self.settings.spool_dir} "
+                    f"{waiting} records wait in the spool {self.settings.spool_dir} "
                     f"(server unreachable: {last_error or 'unknown'}); the next process using "
                     "it, or `loguru-vlogs spool send`, delivers them"
                 )

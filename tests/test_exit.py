@@ -127,5 +127,5 @@ def test_a_dead_server_does_not_eat_the_exit_budget_of_another_sink(
     result, elapsed = run_script(body)
     assert 0 == result.returncode, result.stderr
     assert 200 == server.count()
-    assert 2 == result.stderr.count("200 records could not be delivered")
+    assert 2 == result.stderr.count("200 records could not be delivered"), result.stderr
     assert elapsed < 1.0 + 0.5 + 2.0

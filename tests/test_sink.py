@@ -167,7 +167,7 @@ def test_url_with_a_path_prefix_and_credentials(server: FakeVictoriaLogs) -> Non
 
 def test_complete_returns_promptly_when_the_server_is_down() -> None:
     """With nobody listening, complete() returns after the failed attempt; records stay buffered."""
-    sink = quiet_sink(closed_port_url(), timeout=1.0)
+    sink = quiet_sink(closed_port_url(), timeout=1.0, shutdown_timeout=0.2)
     logger.add(sink)
     for _ in range(5):
         logger.info("lost?")
@@ -292,7 +292,7 @@ def test_a_failing_server_with_intercepted_logging_neither_deadlocks_nor_storms(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """complete() under loguru's lock with a dead server returns; stderr gets few lines."""
-    sink = quiet_sink(closed_port_url(), timeout=0.5, warn_interval=60)
+    sink = quiet_sink(closed_port_url(), timeout=0.5, warn_interval=60, shutdown_timeout=0.2)
     logger.add(sink, level="DEBUG")
     started = time.monotonic()
     for _ in range(20):

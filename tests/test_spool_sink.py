@@ -67,7 +67,7 @@ def test_records_spooled_at_exit_are_delivered_by_the_next_process(
     """
     result, elapsed = run_script(body)
     assert 0 == result.returncode, result.stderr
-    assert "300 records were kept in the spool" in result.stderr
+    assert "300 records wait in the spool" in result.stderr
     assert "could not be delivered" not in result.stderr
     assert elapsed < 3 + 2.0
     sink = VLogsSink(server.url, spool_dir=spool)

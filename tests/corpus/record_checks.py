@@ -9,18 +9,29 @@ ones too (the encoder must stay inside the limit either way).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
 import orjson
 from loguru import logger
 
-from loguru_vlogs._record import DEFAULT_MAX_FIELDS, DEFAULT_MAX_LINE_BYTES, MAX_KEY_BYTES
+from loguru_vlogs._record import (
+    BUILTIN_FIELDS,
+    DEFAULT_MAX_FIELDS,
+    DEFAULT_MAX_LINE_BYTES,
+    MAX_KEY_BYTES,
+)
 
 RFC3339_MICROS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}[+-]\d\d:\d\d$")
 MARKER = re.compile(r"…\[truncated (\d+) bytes\]$")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+HASHED = re.compile(r"~[0-9a-f]{8}$")
+DEDUPED = re.compile(r"~\d+$")
+SERVER_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 
 
 def server_pairs(line: bytes) -> list[tuple[str, object]]:
@@ -106,3 +117,127 @@ def record_of(log: Callable[[], object], **options: Any) -> tuple[dict[str, Any]
     assert len(messages) == 1
     message = messages[0]
     return message.record, str(message)
+
+
+# ---------------------------------------------------------------------- the documented rules
+
+
+def repaired(value: str) -> str:
+    """Text as the README says it is sent: lone surrogates -> U+FFFD, pairs joined."""
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def documented_name(key: str, static_names: Iterable[str]) -> str:
+    """The top-level name an extra key is stored under (before shortening and '~n')."""
+    statics = set(static_names)
+    name = repaired(key)
+    name = CONTROL.sub(lambda m: CONTROL_NAMES.get(m.group(), f"\\x{ord(m.group()):02x}"), name)
+    name = name or "(empty)"
+    prefixes = {p.split(".")[0] for p in [*BUILTIN_FIELDS, *statics]}
+    if (
+        name.startswith(("_", "extra."))
+        or name in BUILTIN_FIELDS
+        or name in statics
+        or name in prefixes
+        or name == "extra"
+    ):
+        name = "extra." + name
+    return name
+
+
+class KeyIndex:
+    """The output keys, indexed to answer "is the extra documented as ``name`` stored?"."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.names: set[str] = set()
+        self.hashed_heads: list[str] = []
+        for key in keys:
+            if HASHED.search(key):  # shortened: only its kept prefix is known
+                self.hashed_heads.append(key[:-9])
+            for variant in (key, DEDUPED.sub("", key)):
+                parts = variant.split(".")
+                self.names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+    def holds(self, name: str) -> bool:
+        if name in self.names:
+            return True
+        return any(name.startswith(h) or h.startswith(name) for h in self.hashed_heads)
+
+
+def stored_under(name: str, keys: Iterable[str]) -> bool:
+    """Whether some output key holds (part of) the extra documented as ``name``."""
+    return KeyIndex(keys).holds(name)
+
+
+def renders_empty(value: object, depth: int = 0) -> bool:
+    """Whether an extra renders to nothing the server keeps: ``""``, empty bytes, or a
+    non-empty mapping whose values all render so (the server drops empty values)."""
+    if isinstance(value, str):
+        return not value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value) == 0
+    if isinstance(value, Mapping) and value and depth < 9:  # deeper: kept as JSON text
+        return all(renders_empty(child, depth + 1) for child in value.values())
+    return False
+
+
+def check_message(obj: Mapping[str, Any], message: str) -> None:
+    """``_msg`` is the message, ``(empty message)``, or its cut with marker and size."""
+    expected = repaired(message)
+    if not expected:
+        assert "(empty message)" == obj["_msg"]
+        return
+    if "message_size" not in obj:
+        assert expected == obj["_msg"]
+        return
+    size = len(expected.encode())
+    assert size == int(obj["message_size"])  # a number in a line, its text in a stored row
+    match = MARKER.search(obj["_msg"])
+    assert match is not None
+    prefix = obj["_msg"][: match.start()]
+    assert expected.startswith(prefix)
+    assert size - len(prefix.encode()) == int(match.group(1))
+
+
+def check_extras(
+    obj: Mapping[str, Any],
+    extra: Mapping[Any, Any],
+    static_names: Iterable[str],
+    *,
+    stored: bool = False,
+) -> None:
+    """Every str-keyed extra is retrievable under its documented name (or in extra.overflow,
+    unless that was cut); a str value is stored as is unless cut. ``stored``: ``obj`` is a row
+    read back from the server, which dropped the values that render empty."""
+    statics = list(static_names)
+    overflow_text = obj.get("extra.overflow", "{}")
+    overflow_cut = MARKER.search(overflow_text) is not None
+    overflow: dict[str, Any] = {} if overflow_cut else orjson.loads(overflow_text)
+    index = KeyIndex([*obj, *overflow])
+    for key, value in extra.items():
+        if not isinstance(key, str) or (stored and renders_empty(value)):
+            continue
+        name = documented_name(key, statics)
+        assert index.holds(name) or overflow_cut, name
+        if type(value) is not str or (stored and not value):
+            continue
+        # A dotted key and a flattened mapping may share the name: the later one has "~n".
+        candidates = [
+            source[key]
+            for source in (obj, overflow)
+            for key in itertools.takewhile(
+                source.__contains__, (name, *(f"{name}~{n}" for n in range(2, 10)))
+            )
+        ]
+        if candidates and not any(isinstance(v, str) and MARKER.search(v) for v in candidates):
+            assert repaired(value) in candidates, name
+
+
+def parse_server_time(text: str) -> dt.datetime:
+    """VictoriaLogs prints RFC3339Nano in UTC with trailing zeros trimmed."""
+    match = SERVER_TIME.match(text)
+    assert match, text
+    base = dt.datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
+    fraction = (match.group(2) or "").ljust(9, "0")
+    assert "000" == fraction[6:], f"sub-microsecond digits in {text}"
+    return base.replace(microsecond=int(fraction[:6]), tzinfo=dt.timezone.utc)

@@ -1,0 +1,372 @@
+"""Hostile records end to end (issue 5): logged through VLogsSink, every one arrives by the rules.
+
+Records go through loguru (``bind``, ``patch`` for non-str keys, ``opt(exception=, lazy=, raw=,
+depth=)``, a custom level) into a real :class:`VLogsSink` shipping to the ``vlogs_server``
+fixture: the real VictoriaLogs when a binary is at hand, else FakeVictoriaLogs. Every record
+carries the sink's static ``run_id`` and two extras bound first (``e2e_batch``, ``e2e_seq``) so
+its row is found even when hundreds of other extras overflow. Each row is checked twice:
+against the documented rules (``_msg``, extras under their documented names, exception fields,
+time) and, field for field, against what the server model stores of the line a separate
+encoder makes of the same record (``stored_fields``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+import sys
+import types
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from loguru import logger
+
+from loguru_vlogs import VLogsSink
+from loguru_vlogs._record import RecordEncoder
+
+from .corpus.hostile_values import CASES, NASTY_RECORDS
+from .corpus.record_checks import (
+    MARKER,
+    check_extras,
+    check_message,
+    parse_server_time,
+    repaired,
+    stored_fields,
+)
+from .corpus.strategies import (
+    UnprintableError,
+    chained,
+    extras,
+    fillers,
+    logged_exceptions,
+    messages,
+    noted,
+    raised,
+    with_filler,
+)
+
+BATCH = "e2e_batch"
+SEQ = "e2e_seq"
+CUSTOM_LEVEL = "AUDIT"
+CALLS = ("info", "lazy", "raw", "depth", "custom")
+#: Fields the server adds to every row (and ``_time``, which it prints in UTC).
+SERVER_FIELDS = ("_time", "_stream", "_stream_id")
+WAIT = 30.0
+E2E_SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+@dataclasses.dataclass
+class Spec:
+    """One record to log: what is passed to loguru, and how."""
+
+    message: str
+    extra: dict[Any, Any]
+    exception: BaseException | None = None
+    call: str = "info"
+    filler: tuple[int, int] = (0, 0)
+    #: A patch() applied last (record fields of any type); not generated.
+    patch: Callable[[dict[str, Any]], None] | None = None
+
+
+def without_own_keys(extra: dict[Any, Any]) -> dict[Any, Any]:
+    return {k: v for k, v in extra.items() if k not in (BATCH, SEQ)}
+
+
+specs = st.builds(
+    Spec,
+    message=messages,
+    extra=extras.map(without_own_keys),
+    exception=logged_exceptions,
+    call=st.sampled_from(CALLS),
+    filler=fillers,
+)
+
+
+def _ensure_custom_level() -> None:
+    try:
+        logger.level(CUSTOM_LEVEL)
+    except ValueError:  # not registered yet (loguru refuses to register a name twice)
+        logger.level(CUSTOM_LEVEL, no=25)
+
+
+def _log_at_depth(bound: Any, message: str) -> None:
+    bound.opt(depth=1).info(message)  # recorded as logged by _emit, its caller
+
+
+def _emit(spec: Spec, batch: int, seq: int) -> None:
+    """Log ``spec`` the way a program would."""
+    extra = with_filler(spec.extra, spec.filler)
+    named = {k: v for k, v in extra.items() if isinstance(k, str)}
+    other = {k: v for k, v in extra.items() if not isinstance(k, str)}
+    bound = logger.bind(**{BATCH: batch, SEQ: seq}, **named)
+    if other:  # bind() takes str keys only: a patch() can put anything in extra
+        bound = bound.patch(lambda r: r["extra"].update(other))
+    if spec.patch is not None:
+        bound = bound.patch(spec.patch)
+    message = spec.message
+    bound = bound.opt(exception=spec.exception)
+    if spec.call == "lazy":
+        bound.opt(exception=spec.exception, lazy=True).info("{}", lambda: message)
+    elif spec.call == "raw":
+        bound.opt(exception=spec.exception, raw=True).info(message)
+    elif spec.call == "depth":
+        _log_at_depth(bound, message)
+    elif spec.call == "custom":
+        bound.log(CUSTOM_LEVEL, message)
+    else:
+        bound.info(message)
+
+
+class Shipment:
+    """A VLogsSink on loguru and a handler seeing the same records, for one test."""
+
+    def __init__(self, server: Any) -> None:
+        _ensure_custom_level()
+        self.server = server
+        self.run = uuid.uuid4().hex
+        self.sink = VLogsSink(server.url, fields={"run_id": self.run})
+        settings = self.sink.settings
+        self.statics = {"run_id": self.run, "service": settings.service, "host": settings.host}
+        # The model encoder sees the very record dicts the sink encoded (and the same text).
+        self.model = RecordEncoder(static_fields=self.statics)
+        self.seen: list[Any] = []
+        self.logged = 0
+        self.batches = itertools.count()
+        # backtrace/diagnose off: loguru's annotated tracebacks of 300 KB values are slow, and
+        # the sink formats the traceback object itself.
+        options: dict[str, Any] = {"backtrace": False, "diagnose": False, "colorize": False}
+        logger.add(self.sink, **options)
+        logger.add(self.seen.append, **options)
+
+    @property
+    def query(self) -> str:
+        return f'run_id:="{self.run}"'
+
+    def ship(self, batch: list[Spec]) -> None:
+        """Log ``batch``, wait until it is stored, check every row."""
+        number = next(self.batches)
+        self.seen.clear()
+        for seq, spec in enumerate(batch):
+            _emit(spec, number, seq)
+        self.logged += len(batch)
+        logger.complete()
+        query = f'{self.query} AND {BATCH}:="{number}"'
+        assert len(batch) == self.server.wait_for_count(query, len(batch), timeout=WAIT)
+        rows = {int(row[SEQ]): row for row in self.server.rows(query, limit=len(batch) + 10)}
+        assert list(range(len(batch))) == sorted(rows)
+        records = {m.record["extra"][SEQ]: m for m in self.seen}
+        for seq, spec in enumerate(batch):
+            self.check(spec, rows[seq], records[seq])
+
+    def check(self, spec: Spec, row: dict[str, str], message: Any) -> None:
+        """The row holds the record by the documented rules and as the model stores it."""
+        record = message.record
+        line = self.model.encode(record, str(message))
+        expected = stored_fields(line)
+        assert "encode_error" not in expected
+        actual = {k: v for k, v in row.items() if k not in SERVER_FIELDS}
+        assert {k: v for k, v in expected.items() if k != "_time"} == actual
+        check_time(row, record)
+        if isinstance(record["message"], str):
+            check_message(row, record["message"])
+        extra = record["extra"]
+        if isinstance(extra, Mapping):
+            check_extras(row, extra, self.statics, stored=True)
+        assert self.run == row["run_id"]
+        if spec.patch is None:
+            level = CUSTOM_LEVEL if spec.call == "custom" else "INFO"
+            assert (level, "_emit") == (row["level"], row["function"])
+            check_exception(row, spec.exception)
+
+    def finish(self) -> None:
+        """Every record logged in this test is stored, once, and none took the last resort."""
+        assert self.logged == self.server.count(self.query)
+        stats = self.sink.stats()
+        assert (self.logged, 0) == (stats["sent"], stats["dropped_total"])
+        assert 0 == stats["repairs"]["encode_fallback"]
+
+
+def check_time(row: dict[str, str], record: dict[str, Any]) -> None:
+    """_time is the record time to the microsecond, or now with original_time beside it."""
+    stored = parse_server_time(row["_time"])
+    if "original_time" in row:
+        assert abs((stored - dt.datetime.now(dt.timezone.utc)).total_seconds()) < 600
+    else:
+        assert record["time"] == stored
+
+
+def check_exception(row: dict[str, str], exc: BaseException | None) -> None:
+    """exception.type / .value / .traceback as the README documents them."""
+    if exc is None:
+        assert [] == [k for k in row if k.startswith("exception")]
+        return
+    kind = type(exc)
+    name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    assert name == row["exception.type"]
+    if isinstance(exc, UnprintableError):
+        value = f"<unprintable {name} object>"
+    else:
+        value = repaired(str(exc))
+    stored_value = row.get("exception.value", "")  # the server drops ""
+    assert_text_or_its_cut(value, stored_value)
+    tb = row["exception.traceback"]
+    if exc.__traceback__ is None:  # never raised
+        assert_text_or_its_cut(f"{name}: {value}" if value else name, tb)
+        return
+    assert tb.startswith("Traceback (most recent call last):\n")
+    if MARKER.search(tb) is None:
+        if value and not isinstance(exc, UnprintableError):
+            assert tb.endswith(f"{name}: {value}")
+        if exc.__cause__ is not None:
+            assert "\nThe above exception was the direct cause of the following exception:\n" in tb
+        if exc.__context__ is not None and exc.__cause__ is None:
+            assert "\nDuring handling of the above exception, another exception occurred:\n" in tb
+        for note in getattr(exc, "__notes__", ()):
+            assert f"\n{repaired(note)}" in tb
+
+
+def assert_text_or_its_cut(text: str, stored: str) -> None:
+    match = MARKER.search(stored)
+    if match is None:
+        assert text == stored
+    else:
+        head = stored[: match.start()]
+        assert text.startswith(head)
+        assert len(text.encode()) - len(head.encode()) == int(match.group(1))
+
+
+@pytest.fixture
+def shipment(vlogs_server: Any) -> Iterator[Shipment]:
+    yield Shipment(vlogs_server)
+
+
+def test_generated_hostile_records_all_arrive_by_the_rules(shipment: Shipment) -> None:
+    """Hypothesis batches of hostile records, sent through the sink: each row as documented."""
+
+    @E2E_SETTINGS
+    @given(batch=st.lists(specs, min_size=1, max_size=4))
+    def deliver(batch: list[Spec]) -> None:
+        shipment.ship(batch)
+
+    deliver()
+    shipment.finish()
+
+
+def _far_past(record: dict[str, Any]) -> None:
+    record["time"] = dt.datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=dt.timezone.utc)
+
+
+def _weird_fields(record: dict[str, Any]) -> None:
+    record.update(message=None, level="CUSTOM", exception="weird", line="x")
+
+
+def _extra_proxy(record: dict[str, Any]) -> None:
+    record["extra"] = types.MappingProxyType({**record["extra"], "proxied": {1: b"\xff"}})
+
+
+def _huge(message: str) -> BaseException:
+    try:
+        raise ValueError(message)
+    except ValueError as exc:
+        return exc
+
+
+#: (id, spec, expected fields of the row as the server prints them; None: absent).
+SPECIAL: list[tuple[str, Spec, dict[str, str | None]]] = [
+    ("message-300KB", Spec("m" * 300_000, {}), {"message_size": "300000"}),
+    ("extras-2000", Spec("m", {}, filler=(2000, 1)), {"filler0": "f"}),
+    ("extras-1200-of-100KB", Spec("m", {}, filler=(1200, 100_000)), {}),
+    ("one-extra-1500-keys", Spec("m", {}, filler=(-1500, 3)), {"wide.k0": "fff"}),
+    (
+        "reserved-names",
+        Spec("m", {n: n for n in ("_msg", "_time", "_stream", "_stream_id")}),
+        {"extra._msg": "_msg", "extra._stream_id": "_stream_id", "_stream_id": None},
+    ),
+    (
+        "level-extra",
+        Spec("m", {"level": "x", "run_id": "fake"}),
+        {"extra.level": "x", "extra.run_id": "fake"},
+    ),
+    (
+        "non-str-keys",
+        Spec("m", {1: "one", None: "none", (1, 2): "t"}),
+        {"1": "one", "null": "none", "[1,2]": "t"},
+    ),
+    ("exception-chained", Spec("m", {}, chained("boom")), {"exception.type": "KeyError"}),
+    ("exception-noted", Spec("m", {}, noted("boom")), {"exception.type": "TypeError"}),
+    ("exception-unprintable", Spec("m", {}, UnprintableError()), {}),
+    (
+        "exception-never-raised",
+        Spec("m", {}, ValueError("x")),
+        {"exception.traceback": "ValueError: x"},
+    ),
+    ("exception-400KB", Spec("m", {}, _huge("x" * 400_000)), {}),
+    ("exception-raised", Spec("m", {}, raised("r")), {"exception.value": "r"}),
+    ("call-lazy", Spec("lazy", {}, call="lazy"), {"_msg": "lazy"}),
+    ("call-raw", Spec("raw\n", {}, call="raw"), {"_msg": "raw\n"}),
+    ("call-depth", Spec("deep", {}, call="depth"), {"function": "_emit"}),
+    (
+        "call-custom-level",
+        Spec("audit", {}, call="custom"),
+        {"level": CUSTOM_LEVEL, "level_no": "25"},
+    ),
+    (
+        "time-far-past",
+        Spec("old", {}, patch=_far_past),
+        {"original_time": "2001-02-03T04:05:06.000007+00:00"},
+    ),
+    (
+        "record-fields-of-other-types",
+        Spec("m", {}, patch=_weird_fields),
+        {"_msg": "null", "level": "CUSTOM", "level_no": None, "exception.type": "str", "line": "x"},
+    ),
+    ("extra-not-a-dict", Spec("m", {}, patch=_extra_proxy), {"proxied.1": "\\xff"}),
+]
+
+
+def server_text(value: object) -> str | None:
+    """A line value as the server prints it (None: dropped)."""
+    row = stored_fields(b'{"v": %s}' % __import__("orjson").dumps(value))
+    return row.get("v")
+
+
+def test_corpus_of_nasty_records_all_arrive_by_the_rules(shipment: Shipment) -> None:
+    """Every corpus value, nasty record and loguru call variant, end to end, as documented."""
+    batch: list[Spec] = []
+    expected: list[dict[str, str | None]] = []
+    for case in CASES:
+        batch.append(Spec("m", {"v": case.make()}))
+        want = {} if case.expected is None else case.expected
+        expected.append({k: server_text(v) for k, v in want.items()})
+    for nasty in NASTY_RECORDS:
+        batch.append(Spec(nasty.message, nasty.make_extra()))
+        want = {} if nasty.expected is None else nasty.expected
+        expected.append({k: server_text(v) for k, v in want.items()})
+    for _id, spec, fields in SPECIAL:
+        batch.append(spec)
+        expected.append(fields)
+    shipment.ship(batch)
+    rows = {int(r[SEQ]): r for r in shipment.server.rows(shipment.query, limit=len(batch) + 10)}
+    for seq, fields in enumerate(expected):
+        assert fields == {k: rows[seq].get(k) for k in fields}, seq
+    for seq, case in enumerate(CASES):  # exactly the documented fields of the value, no more
+        if case.expected is not None:
+            stored = {k: v for k, v in rows[seq].items() if k == "v" or k.startswith("v.")}
+            assert {k: v for k, v in expected[seq].items() if v is not None} == stored, case.id
+    shipment.finish()
+    if sys.version_info >= (3, 11):
+        noted_row = rows[len(CASES) + len(NASTY_RECORDS) + 8]
+        assert "\nnote one\nboom" in noted_row["exception.traceback"]
