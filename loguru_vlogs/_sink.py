@@ -189,8 +189,16 @@ class VLogsSink:
         if self._worker.spool_pending:
             self._arm()  # an earlier process left records in the spool: send them now
 
-    def _build_engine(self) -> None:
+    def _build_engine(self, *, in_child: bool = False) -> None:
         s = self.settings
+        spool = None
+        try:
+            spool = self._open_spool()
+        except ValueError:
+            if not in_child:
+                raise
+            # In a fork child the sink must come up whatever happens; write() retries the
+            # spool at its first record (_arm) and warns there.
         self._buffer = Buffer(
             max_records=s.buffer_size,
             max_bytes=s.buffer_bytes,
@@ -200,9 +208,7 @@ class VLogsSink:
             batch_bytes=s.batch_bytes,
         )
         self._warn = RateLimited(s.warn_interval)
-        self._worker = Worker(
-            s, self._buffer, self._transport_factory, self._warn, self._open_spool()
-        )
+        self._worker = Worker(s, self._buffer, self._transport_factory, self._warn, spool)
         self._armed = False
         self._arm_lock = threading.Lock()
         self._reported_lost = 0
@@ -456,7 +462,7 @@ class VLogsSink:
 
     def _reset_after_fork(self) -> None:
         """In a forked child: fresh locks, empty buffer (the parent sends its own), no thread."""
-        self._build_engine()
+        self._build_engine(in_child=True)
 
 
 def _other_live_threads() -> list[threading.Thread]:

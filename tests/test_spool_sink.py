@@ -122,3 +122,27 @@ def test_an_unusable_spool_dir_is_refused_at_construction(tmp_path: Path) -> Non
     target.write_text("x")
     with pytest.raises(ValueError, match=r"^Invalid spool_dir: "):
         VLogsSink("http://127.0.0.1:9", spool_dir=target)
+
+
+def _log_in_child(n: int) -> None:
+    for i in range(n):
+        logger.bind(i=i).info("from the child {}", i)
+
+
+def test_a_forked_child_spools_its_own_records_when_the_server_is_down(
+    server: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """fork + spool: the child gets its own spool writer; its records survive its exit."""
+    import multiprocessing
+
+    spool = tmp_path / "spool"
+    sink = VLogsSink(closed_port_url(), spool_dir=spool, timeout=0.5, shutdown_timeout=2)
+    logger.add(sink)
+    child = multiprocessing.get_context("fork").Process(target=_log_in_child, args=(50,))
+    child.start()
+    child.join(20)
+    assert 0 == child.exitcode
+    logger.remove()
+    later = VLogsSink(server.url, spool_dir=spool)
+    assert later.drain(timeout=10)
+    assert set(range(50)) == set(delivered(server))
