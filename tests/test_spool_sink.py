@@ -76,24 +76,21 @@ def test_records_spooled_at_exit_are_delivered_by_the_next_process(
     assert 300 == sink.stats()["spool_sent"]
 
 
-def test_a_process_killed_while_the_server_is_down_leaves_its_spool_to_the_next(
-    server: FakeVictoriaLogs, tmp_path: Path
-) -> None:
-    """SIGKILL after records reached the spool: a new process delivers every one of them."""
-    spool = tmp_path / "spool"
+def kill_after_spooling(spool: Path, n: int) -> None:
+    """Run a process that logs ``n`` records with the server down, spools them, and SIGKILL it."""
     down = closed_port_url()
     body = textwrap.dedent(f"""
         import sys, time
         from loguru import logger
         from loguru_vlogs import VLogsSink
         logger.remove()
-        sink = VLogsSink({down!r}, spool_dir={str(spool)!r}, spool_threshold=1,
+        sink = VLogsSink({down!r}, spool_dir={str(spool)!r}, spool_threshold=1, batch_size=50,
                          flush_interval=0.01, backoff_base=0.01, backoff_max=0.05, timeout=0.5)
         logger.add(sink)
-        for i in range(500):
+        for i in range({n}):
             logger.bind(i=i).info("line {{}}", i)
         deadline = time.monotonic() + 20
-        while sink.stats()["spooled"] < 500 and time.monotonic() < deadline:
+        while sink.stats()["spooled"] < {n} and time.monotonic() < deadline:
             time.sleep(0.01)
         print(sink.stats()["spooled"], flush=True)
         time.sleep(60)
@@ -107,13 +104,40 @@ def test_a_process_killed_while_the_server_is_down_leaves_its_spool_to_the_next(
         text=True,
     ) as proc:
         assert proc.stdout is not None
-        assert "500" == proc.stdout.readline().strip()
+        assert str(n) == proc.stdout.readline().strip()
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
+
+
+def test_a_process_killed_while_the_server_is_down_leaves_its_spool_to_the_next(
+    server: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """SIGKILL after records reached the spool: a new process delivers every one of them."""
+    spool = tmp_path / "spool"
+    kill_after_spooling(spool, 500)
     sink = VLogsSink(server.url, spool_dir=spool)
     assert sink.drain(timeout=10)
     assert set(range(500)) == set(delivered(server))
     assert 0 == sink.stats()["spool_pending"]
+
+
+def test_a_corrupted_spool_segment_delivers_the_rest_and_counts_the_damage(
+    server: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """A flipped byte inside one spooled batch: that batch is counted, every other one arrives."""
+    spool = tmp_path / "spool"
+    kill_after_spooling(spool, 500)
+    (segment,) = sorted(spool.glob("*.seg"))
+    data = bytearray(segment.read_bytes())
+    data[8 + 20 + 10] ^= 0xFF  # inside the first entry's payload (file header 8, entry header 20)
+    segment.write_bytes(bytes(data))
+    sink = VLogsSink(server.url, spool_dir=spool)
+    assert sink.drain(timeout=10)
+    stats = sink.stats()
+    corrupt = stats["dropped"].get("spool_corrupt", 0)
+    assert 0 < corrupt <= 50
+    assert 500 == len(delivered(server)) + corrupt
+    assert 0 == stats["spool_pending"]
 
 
 def test_an_unusable_spool_dir_is_refused_at_construction(tmp_path: Path) -> None:
