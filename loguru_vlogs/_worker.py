@@ -119,7 +119,8 @@ class Worker:
     def stop(self, deadline: float) -> None:
         """Send what is buffered until ``deadline`` (monotonic), then end the thread.
 
-        Whatever is left at the deadline is counted as dropped ("shutdown").
+        Whatever is left at the deadline goes to the spool, or is counted as dropped
+        ("shutdown") without one.
         """
         self.request_stop(deadline)
         cond = self.buffer.cond

@@ -41,3 +41,18 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
     import loguru_vlogs
 
     assert ["VLogsSink", "__version__"] == sorted(loguru_vlogs.__all__)
+
+
+def test_every_option_is_in_the_readme_table() -> None:
+    """Each VLogsSink argument has a row (default, unit, meaning) in the README option table."""
+    import inspect
+
+    from loguru_vlogs import VLogsSink
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[
+        readme.index("## Options") : readme.index("## Configuration from the environment")
+    ]
+    names = [n for n in inspect.signature(VLogsSink.__init__).parameters if n != "self"]
+    missing = [n for n in names if f"| `{n}` |" not in table]
+    assert [] == missing
