@@ -14,6 +14,7 @@ and rows whose time is outside its retention window. Every line produced here av
 
 from __future__ import annotations
 
+import builtins
 import codecs
 import dataclasses
 import datetime as _dt
@@ -21,14 +22,17 @@ import decimal
 import enum
 import hashlib
 import itertools
+import linecache
 import math
 import pathlib
 import re
+import sys
 import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any, Final, cast
 
 import orjson
@@ -304,6 +308,11 @@ class RecordEncoder:
         self._ok_paths: set[str] = set()
         self._good_tz: set[object] = set()
         self._ok_days: dict[bytes, float] = {}
+        # The built-in keys then the static fields, in line order: a record without an
+        # exception copies it and sets the built-ins in place (order kept, ~0.1 us cheaper
+        # than building the dict and then adding the statics).
+        self._template: dict[str, object] = dict.fromkeys(BUILTIN_FIELDS[:14])
+        self._template.update(self._static_dict)
         # 14 built-ins + 3 exception fields + statics are all the fast path ever writes.
         self._fast_max_extras = max_fields - 17 - len(statics)
         self._fast_msg_chars = (
@@ -356,36 +365,50 @@ class RecordEncoder:
         raw, tz = state
         if tz not in self._good_tz and not self._learn_tz(tz):
             return None
-        if self._window is not None:
-            day = raw[:4]
-            expiry = self._ok_days.get(day)
-            if (expiry is None or time.time() > expiry) and not self._in_window(moment, day):
-                return None
+        day = raw[:4]
+        if time.time() > self._ok_days.get(day, 0.0) and not self._in_window(moment, day):
+            return None
         # orjson omits a zero fraction; the schema has always six digits.
         stamp = _from_state(raw, tz) if moment.microsecond else _format_time(moment)
         level = record["level"]
         process = record["process"]
         thread = record["thread"]
-        out = {
-            "_msg": msg,
-            "_time": stamp,
-            "level": level.name,
-            "level_no": level.no,
-            "logger": record["name"],
-            "module": record["module"],
-            "function": record["function"],
-            "line": record["line"],
-            "file": record["file"].path,
-            "process": process.id,
-            "process_name": process.name,
-            "thread": thread.id,
-            "thread_name": thread.name,
-            "elapsed": record["elapsed"].total_seconds(),
-        }
-        if exc_fields is not None:
+        if exc_fields is None:
+            out = self._template.copy()
+            out["_msg"] = msg
+            out["_time"] = stamp
+            out["level"] = level.name
+            out["level_no"] = level.no
+            out["logger"] = record["name"]
+            out["module"] = record["module"]
+            out["function"] = record["function"]
+            out["line"] = record["line"]
+            out["file"] = record["file"].path
+            out["process"] = process.id
+            out["process_name"] = process.name
+            out["thread"] = thread.id
+            out["thread_name"] = thread.name
+            out["elapsed"] = record["elapsed"].total_seconds()
+        else:
+            out = {
+                "_msg": msg,
+                "_time": stamp,
+                "level": level.name,
+                "level_no": level.no,
+                "logger": record["name"],
+                "module": record["module"],
+                "function": record["function"],
+                "line": record["line"],
+                "file": record["file"].path,
+                "process": process.id,
+                "process_name": process.name,
+                "thread": thread.id,
+                "thread_name": thread.name,
+                "elapsed": record["elapsed"].total_seconds(),
+            }
             for field in exc_fields:
                 out[field.key] = field.value
-        out.update(self._static_dict)
+            out.update(self._static_dict)
         extra = record["extra"]
         if type(extra) is not dict or len(extra) > self._fast_max_extras:
             return None
@@ -414,11 +437,13 @@ class RecordEncoder:
                 flattened = True
             else:
                 return None
-        # A dotted extra key ("user.id") could meet a flattened one: the careful path dedups.
-        if flattened and any("." in key for key in extra):
-            return None
-        if len(out) > self._max_fields:
-            return None
+        if flattened:
+            # A dotted extra key ("user.id") could meet a flattened one: the careful path
+            # dedups. Without flattening, _fast_max_extras already bounds the field count.
+            if any("." in key for key in extra):
+                return None
+            if len(out) > self._max_fields:
+                return None
         # No default=: an unknown type, a >64-bit int or a lone surrogate raises here.
         line = orjson.dumps(out)
         if len(line) > self._max_line:
@@ -479,7 +504,9 @@ class RecordEncoder:
         return size <= MAX_KEY_BYTES and _CONTROL_RE.search(key) is None
 
     def _in_window(self, moment: _dt.datetime, day: bytes) -> bool:
-        assert self._window is not None  # the caller checked
+        if self._window is None:  # every time is sent as it is: remember the day for good
+            self._remember_day(day, math.inf)
+            return True
         now = time.time()
         max_age, max_future = self._window
         if not now - max_age <= moment.timestamp() <= now + max_future:
@@ -490,10 +517,13 @@ class RecordEncoder:
         midnight = _dt.datetime(year, month, mday, tzinfo=_UTC).timestamp()
         first, last = midnight - 86400.0, midnight + 2 * 86400.0
         if last <= now + max_future and now <= first + max_age:
-            if len(self._ok_days) >= 32:
-                self._ok_days.clear()
-            self._ok_days[day] = first + max_age
+            self._remember_day(day, first + max_age)
         return True
+
+    def _remember_day(self, day: bytes, expiry: float) -> None:
+        if len(self._ok_days) >= 32:
+            self._ok_days.clear()
+        self._ok_days[day] = expiry
 
     # ------------------------------------------------------------------ careful path
 
@@ -1005,7 +1035,9 @@ def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[_Fiel
             # formatted text (built in the caller) still holds the traceback.
             tb_text = _traceback_from_text(text, record.get("message"))
         if tb_text is None:
-            tb_text = type_name if value is None else f"{type_name}: {_safe_text(value)}"
+            # As Python prints an exception: no ": " when its text is empty.
+            detail = "" if value is None else _safe_text(value)
+            tb_text = f"{type_name}: {detail}" if detail else type_name
         tb_text = tb_text.rstrip("\n")
         if value is not None:
             value_text = _safe_text(value)
@@ -1021,17 +1053,226 @@ def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[_Fiel
 
 
 def _format_traceback(etype: object, value: object, tb: object, type_name: str) -> str | None:
+    """Python's traceback text of the record's exception; None without a traceback object."""
     if tb is None:
         return None
     try:
-        if value is None:
-            frames = "".join(traceback.format_tb(tb))  # type: ignore[arg-type]
-            return f"Traceback (most recent call last):\n{frames}{type_name}"
-        return "".join(
-            traceback.format_exception(cast(Any, etype), cast(Any, value), cast(Any, tb))
-        )
+        if value is None:  # a patch() left the traceback without its exception
+            lines = ["Traceback (most recent call last):\n"]
+            _format_stack(cast(TracebackType, tb), lines, time.monotonic())
+            return f"{''.join(lines)}{type_name}"
+        if not isinstance(value, BaseException):
+            return None  # as traceback.format_exception, which fails on it
+        return _format_exception(value, cast(TracebackType, tb))
     except Exception:  # noqa: BLE001 - a hostile exception: fall back to loguru's text
         return None
+
+
+# ---------------------------------------------------------------------- traceback text
+#
+# traceback.format_exception() costs 90-350 us per exception on 3.11: it stats every source
+# file (linecache.checkcache) and parses source lines to draw "^^^" carets. The formatter
+# below writes the same layout without the carets, from a cache of formatted frames that
+# checks each source file at most every _SOURCE_RECHECK seconds: a few us per exception.
+
+#: Frames formatted per exception: the outermost _TB_HEAD and the innermost _TB_TAIL, with a
+#: marker line counting those left out between them.
+_TB_HEAD: Final = 100
+_TB_TAIL: Final = 100
+#: Exceptions formatted per chain of causes and contexts (the most recent ones).
+_TB_CHAIN: Final = 32
+#: Identical consecutive frames shown before "[Previous line repeated N more times]", as
+#: Python's traceback module does.
+_RECURSIVE_CUTOFF: Final = 3
+_MAX_NOTES: Final = 200
+#: Seconds between two linecache.checkcache() of a source file (an edited file shows its new
+#: lines after at most this long).
+_SOURCE_RECHECK: Final = 30.0
+_SOURCE_FILES: Final = 1024
+_SOURCE_FRAMES: Final = 4096
+_SOURCE_MAX_CACHED: Final = 4096
+_CAUSE_MESSAGE: Final = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT_MESSAGE: Final = (
+    "\nDuring handling of the above exception, another exception occurred:\n\n"
+)
+_CHAIN_OMITTED: Final = "[... earlier chained exceptions omitted ...]\n"
+_TRACEBACK_HEADER: Final = "Traceback (most recent call last):\n"
+# Exception groups and notes exist from 3.11 (looked up so that mypy checks 3.10 too).
+_GROUP_TYPES: Final[tuple[type[BaseException], ...]] = tuple(
+    getattr(builtins, name) for name in ("BaseExceptionGroup",) if hasattr(builtins, name)
+)
+_PRINTS_NOTES: Final[bool] = sys.version_info >= (3, 11)
+
+
+_FrameKey = tuple[str, "int | None", str]
+
+
+class _FrameTexts:
+    """Formatted frames ('  File "f", line N, in name' + its source line) by (file, line, name).
+
+    A file's entries are kept while linecache keeps the same lines for it; linecache is asked
+    to re-stat the file at most every _SOURCE_RECHECK seconds. Bounded in entries. Only dict
+    operations: concurrent callers may format a frame twice, never wrongly.
+    """
+
+    __slots__ = ("checked", "texts")
+
+    def __init__(self) -> None:
+        self.texts: dict[_FrameKey, str] = {}
+        #: filename -> time.monotonic() of its last linecache.checkcache().
+        self.checked: dict[str, float] = {}
+
+    def check(self, filename: str, now: float) -> None:
+        before = linecache.cache.get(filename)
+        linecache.checkcache(filename)
+        changed = before is None or linecache.cache.get(filename) is not before
+        if changed and filename in self.checked:
+            # Changed, gone or not from a file: its frames are formatted again (a scan of at
+            # most _SOURCE_FRAMES keys, once per _SOURCE_RECHECK). A file never checked has
+            # no entries: texts only holds frames of files in `checked`.
+            for key in [k for k in list(self.texts) if k[0] == filename]:
+                self.texts.pop(key, None)
+        if len(self.checked) >= _SOURCE_FILES:
+            self.checked.clear()
+            self.texts.clear()
+        self.checked[filename] = now
+
+    def add(self, key: _FrameKey, globs: dict[str, Any]) -> str:
+        filename, lineno, name = key
+        text = f'  File "{filename}", line {lineno}, in {name}\n'
+        if lineno is not None:
+            source = linecache.getline(filename, lineno, globs).strip()
+            if source:
+                text = f"{text}    {source}\n"
+        if len(text) <= _SOURCE_MAX_CACHED:
+            if len(self.texts) >= _SOURCE_FRAMES:
+                self.texts.clear()
+            self.texts[key] = text
+        return text
+
+
+_FRAME_TEXTS: Final = _FrameTexts()
+
+
+def _format_exception(value: BaseException, tb: TracebackType | None) -> str:
+    """``traceback.format_exception(value)`` without caret lines, at bounded cost."""
+    # The chain, newest first, as traceback.TracebackException(compact=True) walks it: each
+    # exception with the separator that introduces it after the older one it links to.
+    chain: list[tuple[str | None, BaseException, TracebackType | None]] = []
+    seen = {id(value)}
+    exc: BaseException = value
+    exc_tb = tb
+    while True:
+        if isinstance(exc, _GROUP_TYPES):  # the nested tree layout: rare, left to Python
+            return "".join(traceback.format_exception(type(value), value, tb))
+        cause = exc.__cause__
+        context = exc.__context__
+        link: BaseException | None = None
+        message: str | None = None
+        if cause is not None and id(cause) not in seen:
+            link, message = cause, _CAUSE_MESSAGE
+        elif context is not None and not exc.__suppress_context__ and id(context) not in seen:
+            link, message = context, _CONTEXT_MESSAGE
+        chain.append((message, exc, exc_tb))
+        if link is None or len(chain) >= _TB_CHAIN:
+            break
+        seen.add(id(link))
+        exc = link
+        exc_tb = link.__traceback__
+    now = time.monotonic()
+    out: list[str] = []
+    for message, exc, exc_tb in reversed(chain):
+        if message is not None:
+            if not out:  # the oldest kept one still links to an older exception
+                out.append(_CHAIN_OMITTED)
+            out.append(message)
+        if exc_tb is not None:
+            out.append(_TRACEBACK_HEADER)
+            _format_stack(exc_tb, out, now)
+        out.extend(_exception_only(exc))
+    return "".join(out)
+
+
+def _format_stack(tb: TracebackType | None, out: list[str], now: float) -> None:
+    """The frames of ``tb``, outermost first, with Python's collapsing of repeated lines."""
+    total = 0
+    probe = tb
+    while probe is not None:
+        total += 1
+        probe = probe.tb_next
+    omitted = max(0, total - _TB_HEAD - _TB_TAIL)
+    cache = _FRAME_TEXTS
+    texts = cache.texts
+    checked = cache.checked
+    stale = now - _SOURCE_RECHECK
+    last: _FrameKey | None = None
+    count = index = 0
+    while tb is not None:
+        if index == _TB_HEAD and omitted:
+            if count > _RECURSIVE_CUTOFF:
+                out.append(_repeated(count - _RECURSIVE_CUTOFF))
+            out.append(f"  [... {omitted} frames omitted ...]\n")
+            last = None
+            count = 0
+            for _skip in range(omitted):
+                tb = cast(TracebackType, tb.tb_next)  # counted above: never None here
+            index += omitted
+        frame = tb.tb_frame
+        code = frame.f_code
+        lineno = tb.tb_lineno
+        filename = code.co_filename
+        key = (filename, lineno, code.co_name)
+        if key != last or lineno is None:
+            if count > _RECURSIVE_CUTOFF:
+                out.append(_repeated(count - _RECURSIVE_CUTOFF))
+            last = key
+            count = 0
+        count += 1
+        if count <= _RECURSIVE_CUTOFF:
+            if checked.get(filename, -math.inf) < stale:
+                cache.check(filename, now)
+            out.append(texts.get(key) or cache.add(key, frame.f_globals))
+        index += 1
+        tb = tb.tb_next
+    if count > _RECURSIVE_CUTOFF:
+        out.append(_repeated(count - _RECURSIVE_CUTOFF))
+
+
+def _repeated(count: int) -> str:
+    return f"  [Previous line repeated {count} more time{'s' if count > 1 else ''}]\n"
+
+
+def _exception_only(exc: BaseException) -> list[str]:
+    """The 'Type: value' line (and notes), as traceback.format_exception_only() writes it."""
+    kind = type(exc)
+    if issubclass(kind, SyntaxError):  # the offending source line and its caret: rare
+        return traceback.format_exception_only(kind, exc)
+    name = kind.__qualname__
+    module = kind.__module__
+    if module not in ("__main__", "builtins"):
+        name = f"{module if isinstance(module, str) else '<unknown>'}.{name}"
+    text = _safe_call(str, exc, "exception")
+    lines = [f"{name}: {text}\n" if text else f"{name}\n"]
+    if _PRINTS_NOTES:
+        try:
+            notes = getattr(exc, "__notes__", None)
+        except Exception:  # noqa: BLE001 - a hostile property
+            notes = None
+        if isinstance(notes, Sequence):
+            for note in itertools.islice(notes, _MAX_NOTES):
+                note_text = note if isinstance(note, str) else _safe_call(str, note, "note")
+                lines.extend(f"{part}\n" for part in note_text.split("\n"))
+        elif notes is not None:
+            lines.append(f"{_safe_call(repr, notes, '__notes__')}\n")
+    return lines
+
+
+def _safe_call(render: Callable[[object], str], value: object, what: str) -> str:
+    """``render(value)``, else traceback's placeholder ("<note str() failed>")."""
+    try:
+        return render(value)
+    except Exception:  # noqa: BLE001 - as traceback's _safe_string()
+        return f"<{what} {render.__name__}() failed>"
 
 
 def _traceback_from_text(text: str, message: object) -> str | None:

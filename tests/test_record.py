@@ -250,6 +250,13 @@ def test_exception_without_any_traceback_uses_type_and_value() -> None:
     assert "ValueError: bad input" == obj["exception.traceback"]
 
 
+def test_exception_without_traceback_or_text_is_named_like_python_prints_it() -> None:
+    """No traceback and no loguru text (raw=True): 'Type' alone when str() is empty."""
+    record, text = record_of(lambda: logger.opt(exception=ValueError(""), raw=True).error("x"))
+    assert "x" == text
+    assert "ValueError" == encode(record, text)["exception.traceback"]
+
+
 def test_exception_true_outside_except_adds_no_exception_fields() -> None:
     """opt(exception=True) with nothing being handled: no exception.* fields."""
     record, text = record_of(lambda: logger.opt(exception=True).error("x"))

@@ -54,7 +54,7 @@ from .corpus.strategies import (
 
 BATCH = "e2e_batch"
 SEQ = "e2e_seq"
-CUSTOM_LEVEL = "AUDIT"
+CUSTOM_LEVEL = "E2E_AUDIT"  # not "AUDIT": test_record.py registers that one
 CALLS = ("info", "lazy", "raw", "depth", "custom")
 #: Fields the server adds to every row (and ``_time``, which it prints in UTC).
 SERVER_FIELDS = ("_time", "_stream", "_stream_id")
@@ -62,7 +62,7 @@ WAIT = 30.0
 CAUSE = "\n\nThe above exception was the direct cause of the following exception:\n\n"
 CONTEXT = "\n\nDuring handling of the above exception, another exception occurred:\n\n"
 E2E_SETTINGS = settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -116,18 +116,17 @@ def _emit(spec: Spec, batch: int, seq: int) -> None:
         bound = bound.patch(lambda r: r["extra"].update(other))
     if spec.patch is not None:
         bound = bound.patch(spec.patch)
-    message = spec.message
-    bound = bound.opt(exception=spec.exception)
+    message, exception = spec.message, spec.exception
     if spec.call == "lazy":
-        bound.opt(exception=spec.exception, lazy=True).info("{}", lambda: message)
+        bound.opt(exception=exception, lazy=True).info("{}", lambda: message)
     elif spec.call == "raw":
-        bound.opt(exception=spec.exception, raw=True).info(message)
+        bound.opt(exception=exception, raw=True).info(message)
     elif spec.call == "depth":
-        _log_at_depth(bound, spec.exception, message)
+        _log_at_depth(bound, exception, message)
     elif spec.call == "custom":
-        bound.log(CUSTOM_LEVEL, message)
+        bound.opt(exception=exception).log(CUSTOM_LEVEL, message)
     else:
-        bound.info(message)
+        bound.opt(exception=exception).info(message)
 
 
 class Shipment:
@@ -196,7 +195,7 @@ class Shipment:
         assert self.logged == self.server.count(self.query)
         stats = self.sink.stats()
         assert (self.logged, 0) == (stats["sent"], stats["dropped_total"])
-        assert 0 == stats["repairs"]["encode_fallback"]
+        assert "encode_fallback" not in stats["repairs"]  # only non-zero counters are listed
 
 
 def check_time(row: dict[str, str], record: dict[str, Any]) -> None:
@@ -226,14 +225,15 @@ def check_exception(row: dict[str, str], exc: BaseException | None) -> None:
     assert_text_or_its_cut(value, stored_value)
     tb = row["exception.traceback"]
     if exc.__traceback__ is None:  # never raised
-        assert_text_or_its_cut(f"{name}: {value}" if value else name, tb)
+        assert_text_or_its_cut((f"{name}: {value}" if value else name).rstrip("\n"), tb)
         return
     assert tb.startswith("Traceback (most recent call last):\n")
     if MARKER.search(tb) is not None:
         return
     if not isinstance(exc, UnprintableError):  # traceback prints those its own way
         notes = "".join(f"\n{repaired(note)}" for note in getattr(exc, "__notes__", ()))
-        assert tb.endswith((f"{name}: {value}" if value else name) + notes)
+        # The traceback's final newlines are stripped (an empty last note goes with them).
+        assert tb.endswith(((f"{name}: {value}" if value else name) + notes).rstrip("\n"))
     link: BaseException | None = exc
     while link is not None:
         if link.__cause__ is not None:
@@ -278,7 +278,8 @@ def _far_past(record: dict[str, Any]) -> None:
 
 
 def _weird_fields(record: dict[str, Any]) -> None:
-    record.update(message=None, level="CUSTOM", exception="weird", line="x")
+    # Only what loguru's own handlers still format (a str level or exception breaks them).
+    record.update(message=None, name=None, function=object, line="x", file=None, thread=None)
 
 
 def _extra_proxy(record: dict[str, Any]) -> None:
@@ -339,7 +340,16 @@ SPECIAL: list[tuple[str, Spec, dict[str, str | None]]] = [
     (
         "record-fields-of-other-types",
         Spec("m", {}, patch=_weird_fields),
-        {"_msg": "null", "level": "CUSTOM", "level_no": None, "exception.type": "str", "line": "x"},
+        {
+            "_msg": "null",
+            "logger": None,
+            "function": "<class 'object'>",
+            "line": "x",
+            "file": None,
+            "thread": None,
+            "thread_name": None,
+            "level": "INFO",
+        },
     ),
     ("extra-not-a-dict", Spec("m", {}, patch=_extra_proxy), {"proxied.1": "\\xff"}),
 ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import hashlib
+import time
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loguru_vlogs._record import RecordEncoder
+from loguru_vlogs._record import RecordEncoder, _exception_fields
 
 from .corpus.record_checks import (
     assert_within_limits,
@@ -107,6 +109,7 @@ def test_hashed_key_format_is_the_documented_one() -> None:
 
 
 plain_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text)
+clean_keys = st.from_regex(r"[a-z][a-z0-9_.]{0,12}", fullmatch=True)
 plain_keys = st.one_of(st.text(st.sampled_from("ab._"), max_size=4), key_text)
 plain_values = st.one_of(
     plain_scalars,
@@ -116,16 +119,47 @@ plain_values = st.one_of(
 )
 
 
+#: Record times around now (the fast path takes those inside the time window): offsets in
+#: whole minutes, sometimes a zero fraction (orjson would omit it).
+moments = st.builds(
+    lambda seconds, micro, minutes: (
+        dt.datetime.fromtimestamp(time.time() + seconds, dt.timezone.utc).replace(microsecond=micro)
+    ).astimezone(dt.timezone(dt.timedelta(minutes=minutes))),
+    st.integers(-60, 60) | st.integers(-86400, 86400) | st.integers(-8 * 86400, 3 * 86400),
+    st.sampled_from([0, 1, 999_999]) | st.integers(0, 999_999),
+    st.integers(-1439, 1439),
+)
+
+
 @SETTINGS
-@given(extra=st.dictionaries(plain_keys, plain_values, max_size=8), message=text)
-def test_fast_path_agrees_with_the_careful_path(extra: dict[str, Any], message: str) -> None:
+@given(
+    extra=st.dictionaries(clean_keys, plain_values, max_size=8)
+    | st.dictionaries(plain_keys, plain_values, max_size=8),
+    message=text,
+    exc=exceptions,
+    moment=moments,
+    static=st.sampled_from([STATIC, {}, {"run": {"id": 7, "tags": ["a"]}}]),
+    window=st.sampled_from([(7 * 86400.0, 2 * 86400.0), None, (3600.0, 60.0)]),
+)
+def test_fast_path_agrees_with_the_careful_path(
+    extra: dict[str, Any],
+    message: str,
+    exc: tuple[BaseException, bool] | None,
+    moment: dt.datetime,
+    static: dict[str, Any],
+    window: tuple[float, float] | None,
+) -> None:
     """Whatever the fast path accepts, the careful path renders to the very same bytes."""
-    record, _text = make_record(message, extra, None)
-    encoder = RecordEncoder(static_fields=STATIC)
-    try:
-        fast = encoder._encode_fast(record, None)
-    except (TypeError, orjson.JSONEncodeError):  # refused by orjson: encode() goes careful
-        fast = None
-    if fast is not None:
-        assert encoder._encode_careful(record, None, 64) == fast
-        assert_within_limits(fast)
+    record, text = make_record(message, extra, exc)
+    record["time"] = moment
+    encoder = RecordEncoder(static_fields=static, time_window=window)
+    exc_fields = _exception_fields(record, text)
+    for _attempt in range(2):  # the second time from the fast path's caches
+        try:
+            fast = encoder._encode_fast(record, exc_fields)
+        except (TypeError, orjson.JSONEncodeError):  # refused by orjson: encode() goes careful
+            fast = None
+        event("fast path" if fast is not None else "careful path only")
+        if fast is not None:
+            assert encoder._encode_careful(record, exc_fields, 64) == fast
+            assert_within_limits(fast)

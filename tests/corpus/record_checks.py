@@ -176,8 +176,12 @@ def renders_empty(value: object, depth: int = 0) -> bool:
         return not value
     if isinstance(value, (bytes, bytearray, memoryview)):
         return len(value) == 0
-    if isinstance(value, Mapping) and value and depth < 9:  # deeper: kept as JSON text
-        return all(renders_empty(child, depth + 1) for child in value.values())
+    if isinstance(value, Mapping) and depth < 9:  # deeper: kept as JSON text
+        try:
+            children = list(value.values())
+        except Exception:  # a broken mapping renders as its str()
+            return False
+        return bool(children) and all(renders_empty(child, depth + 1) for child in children)
     return False
 
 
