@@ -8,6 +8,7 @@ number stored per record.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -68,10 +69,13 @@ class Buffer:
         """Append one line; returns the drop reason when a record was dropped, else None."""
         size = len(line)
         dropped = None
+        lines = self.lines
         # The bare lock (the Condition's own) is entered faster than the Condition: hot path.
         with self._lock:
             self.received += 1
-            if self._full(size):
+            nbytes = self.nbytes + size
+            # _full() inlined for the common case (room left): this runs on every record.
+            if len(lines) >= self._max_records or (nbytes > self._max_bytes and lines):
                 if self._overflow == "drop_newest":
                     self.count_drop("buffer_full")
                     return "buffer_full"
@@ -89,15 +93,15 @@ class Buffer:
                         self.nbytes -= len(self.lines.popleft())
                         self.count_drop("buffer_full")
                         dropped = "buffer_full"
-            lines = self.lines
+                nbytes = self.nbytes + size
             lines.append(line)
-            self.nbytes += size
+            self.nbytes = nbytes
             self.accepted += 1
             n = len(lines)
             if n == 1:
                 self.oldest = time.monotonic()
                 self.cond.notify_all()
-            elif n == self._batch_size or (self.nbytes >= self._batch_bytes > self.nbytes - size):
+            elif n == self._batch_size or (nbytes >= self._batch_bytes > nbytes - size):
                 # Only when a threshold is crossed: a worker busy sending re-checks the
                 # buffer before it waits again, so waking it on every put would be wasted.
                 self.cond.notify_all()
@@ -106,18 +110,26 @@ class Buffer:
     def take(self, max_records: int, max_bytes: int) -> list[bytes]:
         """Pop a batch from the left: up to ``max_records`` lines, and ``max_bytes`` once one is in.
 
-        Call with ``cond`` held.
+        Call with ``cond`` held. Writers wait for this lock, so the common case (everything
+        fits) is one C-level copy rather than a Python loop per record.
         """
         lines = self.lines
-        batch: list[bytes] = []
-        total = 0
-        while lines and len(batch) < max_records:
-            size = len(lines[0]) + 1
-            if batch and total + size > max_bytes:
-                break
-            batch.append(lines.popleft())
-            total += size
-        self.nbytes -= total - len(batch)
+        n = len(lines)
+        if n <= max_records and self.nbytes + n <= max_bytes:
+            batch = list(lines)
+            lines.clear()
+            self.nbytes = 0
+        else:
+            count = 0
+            total = 0
+            for size in map(len, itertools.islice(lines, max_records)):
+                if count and total + size + 1 > max_bytes:
+                    break
+                total += size + 1
+                count += 1
+            popleft = lines.popleft
+            batch = [popleft() for _ in range(count)]
+            self.nbytes -= total - count
         # ``oldest`` is left as it is: what remains arrived after it, so keeping that time
         # sends the rest a little early rather than late.
         if len(lines) < self._max_records:

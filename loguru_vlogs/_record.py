@@ -14,28 +14,52 @@ and rows whose time is outside its retention window. Every line produced here av
 
 from __future__ import annotations
 
-import builtins
-import codecs
-import dataclasses
 import datetime as _dt
-import decimal
-import enum
-import hashlib
-import itertools
-import linecache
 import math
-import pathlib
-import re
-import sys
 import time
-import traceback
-import uuid
-from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from types import TracebackType
+from collections.abc import Callable, Mapping
 from typing import Any, Final, cast
 
 import orjson
+
+from ._limits import (
+    _CONTROL_RE,
+    _MIN_CUT,
+    DEFAULT_MAX_FIELDS,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_TIME_WINDOW,
+    MAX_KEY_BYTES,
+    _assemble,
+    _claim,
+    _cut_to,
+    _Field,
+    _measure,
+    _sanitize_component,
+    _size_lower_bound,
+    _water_level,
+)
+from ._text import _qualname, _repair, _repair_if_needed, _safe_text, _utf8_len
+
+# _FRAME_TEXTS, _SOURCE_FILES, _SOURCE_FRAMES and _format_exception are only re-exported:
+# tests/test_record_traceback.py reads them as ``_record.<name>``.
+from ._traceback import (  # noqa: F401 - re-exports, see above
+    _FRAME_TEXTS,
+    _SOURCE_FILES,
+    _SOURCE_FRAMES,
+    _format_exception,
+    _format_traceback,
+    _traceback_from_text,
+    _value_from_traceback,
+)
+from ._values import (
+    _MAX_DEPTH,
+    _NODES_PER_RECORD,
+    _NODES_PER_VALUE,
+    _Ctx,
+    _json_default,
+    _snapshot_items,
+    _ValueRenderer,
+)
 
 __all__ = [
     "BUILTIN_FIELDS",
@@ -46,19 +70,6 @@ __all__ = [
     "REPAIR_REASONS",
     "RecordEncoder",
 ]
-
-#: Longest line (bytes, without the newline) the encoder produces. The server drops lines of
-#: 256 KiB or more; 1 KiB of margin covers the newline and anything a proxy adds.
-DEFAULT_MAX_LINE_BYTES: Final = 255 * 1024
-#: Most fields per line. The server drops rows with more than 1000 fields (counted after it
-#: flattens nested objects); the margin leaves room for ``extra_fields`` added server-side.
-DEFAULT_MAX_FIELDS: Final = 990
-#: Longest key in UTF-8 bytes. A longer top-level key makes the server store the whole line as
-#: one ``_msg`` string with the ingestion time.
-MAX_KEY_BYTES: Final = 128
-#: (max age, max future) in seconds of the record times a default server stores
-#: (``-retentionPeriod=7d``; rows later than now + 2 days are dropped).
-DEFAULT_TIME_WINDOW: Final = (7 * 86400.0, 2 * 86400.0)
 
 #: The record fields in the order they are written (the conditional ones only when present).
 BUILTIN_FIELDS: Final = (
@@ -108,38 +119,19 @@ REPAIR_REASONS: Final = (
 
 _MIN_LINE_BYTES: Final = 8 * 1024
 _MIN_FIELDS: Final = 64
-#: Nested mappings become dotted keys down to this many key levels (the extra's own key is
-#: level 1); a mapping deeper than that is stored as its JSON text.
-_FLATTEN_DEPTH: Final = 10
-#: Nesting deeper than this (any container) is replaced by ``_TOO_DEEP``.
-_MAX_DEPTH: Final = 64
-#: Values visited per top-level value and per record; containers stop early past it.
-_NODES_PER_VALUE: Final = 20_000
-_NODES_PER_RECORD: Final = 100_000
 #: Room kept for the size fields (``message_size``, ``exception.traceback_size``) when cutting.
 _SIZE_FIELDS_RESERVE: Final = 96
-#: Bytes (JSON, quotes included) of the longest cut marker: a value this short is never cut.
-_MIN_CUT: Final = 40
 #: Longest ``original_time`` text kept (it is not cut with the other values).
 _MAX_ORIGINAL_TIME: Final = 256
 _MAX_ENCODE_ERROR: Final = 1024
 
 _EMPTY_MESSAGE: Final = "(empty message)"
-_EMPTY_KEY: Final = "(empty)"
-_CYCLE: Final = "<cycle>"
-_TOO_DEEP: Final = "<too deep>"
 _OVERFLOW_KEY: Final = "extra.overflow"
 _RENAME_PREFIX: Final = "extra."
 _FALLBACK_LINE: Final = (
     b'{"_msg":"(unencodable record)","level":"ERROR","encode_error":"fallback failed"}'
 )
 
-_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_NAMES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_ANSI_RE: Final = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-_TB_HEADER: Final = "Traceback (most recent call last"
-_INT_MIN: Final = -(2**63)
-_INT_MAX: Final = 2**64 - 1
 _UTC: Final = _dt.timezone.utc
 _MINUTE: Final = _dt.timedelta(minutes=1)
 
@@ -173,58 +165,7 @@ def _plain_items(items: list[Any] | tuple[Any, ...]) -> bool:
     return True
 
 
-# One-level classification of a value by the careful path.
-_SCALAR: Final = 0
-_MAP: Final = 1
-_SEQ: Final = 2
-_SET: Final = 3
-
-
-class _Cut:
-    """A string already cut inside a JSON text tree (orjson writes it through the default)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-def _json_default(obj: object) -> object:
-    if isinstance(obj, _Cut):
-        return obj.text
-    raise TypeError  # pragma: no cover - trees only hold JSON types and _Cut
-
-
-class _Field:
-    """One output field.
-
-    tier -1: conditional (omitted while None); 0: never cut; 1: message-like (``_msg``,
-    ``exception.traceback``), keeps at least half the room; 2: any other text.
-    """
-
-    __slots__ = ("key", "tier", "value")
-
-    def __init__(self, key: str, value: object, tier: int = 0) -> None:
-        self.key = key
-        self.value = value
-        self.tier = tier
-
-
-class _Ctx:
-    """Per-record state of the careful path."""
-
-    __slots__ = ("max_depth", "node_limit", "nodes", "reasons", "stack", "text_chars")
-
-    def __init__(self, reasons: set[str], text_chars: int, max_depth: int) -> None:
-        self.reasons = reasons
-        self.nodes = 0
-        self.node_limit = _NODES_PER_RECORD
-        self.text_chars = text_chars
-        self.max_depth = max_depth
-        self.stack: set[int] = set()
-
-
-class RecordEncoder:
+class RecordEncoder(_ValueRenderer):
     """Turns loguru records into VictoriaLogs JSON lines (bytes, no newline). Never raises."""
 
     def __init__(
@@ -658,236 +599,6 @@ class RecordEncoder:
         local = _dt.datetime.fromtimestamp(now, _UTC).astimezone()
         return _format_time(_whole_minute_offset(local, reasons)), original
 
-    # ------------------------------------------------------------------ value rendering
-
-    def _classify(self, value: object, ctx: _Ctx) -> tuple[int, Any]:  # noqa: PLR0911 - dispatch
-        """One level of the value rules: (_SCALAR, JSON scalar) or (kind, container)."""
-        kind = type(value)
-        if kind is str:
-            return _SCALAR, self._clean_str(cast(str, value), ctx)
-        if kind is bool or value is None:
-            return _SCALAR, value
-        if kind is int:
-            return _SCALAR, self._int(cast(int, value), ctx)
-        if kind is float:
-            return _SCALAR, self._float(cast(float, value), ctx)
-        if kind is dict:
-            return _MAP, value
-        if kind is list or kind is tuple:
-            return _SEQ, value
-        if isinstance(value, enum.Enum):  # before int/str: IntEnum and StrEnum are both
-            ctx.reasons.add("value_converted")
-            inner = _safe_attr(value, "value")
-            if isinstance(inner, enum.Enum):
-                return _SCALAR, self._object_text(inner, ctx)
-            return self._classify(inner, ctx)
-        if isinstance(value, str):
-            return _SCALAR, self._clean_str(str.__str__(value), ctx)
-        if isinstance(value, int):
-            return _SCALAR, self._int(int.__int__(value), ctx)
-        if isinstance(value, float):
-            return _SCALAR, self._float(float.__float__(value), ctx)
-        ctx.reasons.add("value_converted")
-        module = getattr(kind, "__module__", None)
-        if isinstance(module, str) and (module == "numpy" or module.startswith("numpy.")):
-            return self._numpy(value, ctx)
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            # Text-like bytes stay readable; invalid UTF-8 shows as \xNN (nothing lost). The
-            # whole buffer is decoded so a cut's marker counts what was really removed.
-            try:
-                return _SCALAR, codecs.decode(value, "utf-8", "backslashreplace")
-            except BufferError:  # a non-contiguous memoryview: copy it first
-                return _SCALAR, bytes(value).decode("utf-8", "backslashreplace")
-        if isinstance(value, Mapping):
-            return _MAP, value
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            fields = dataclasses.fields(value)
-            return _MAP, {f.name: _safe_attr(value, f.name) for f in fields}
-        if isinstance(value, _dt.datetime):
-            return _SCALAR, _dt.datetime.isoformat(value)
-        if isinstance(value, (_dt.date, _dt.time)):
-            return _SCALAR, value.isoformat()
-        if isinstance(value, _dt.timedelta):
-            return _SCALAR, value.total_seconds()
-        if isinstance(value, (decimal.Decimal, uuid.UUID, pathlib.PurePath, complex)):
-            return _SCALAR, self._clean_str(str(value), ctx)
-        if isinstance(value, (list, tuple, deque)):
-            return _SEQ, value
-        if isinstance(value, (set, frozenset)):
-            return _SET, value
-        if isinstance(value, BaseException):
-            name = _qualname(kind)
-            text = _safe_text(value)
-            return _SCALAR, self._clean_str(f"{name}: {text}" if text else name, ctx)
-        return _SCALAR, self._object_text(value, ctx)
-
-    def _numpy(self, value: Any, ctx: _Ctx) -> tuple[int, Any]:
-        # Duck-typed, numpy is never imported: scalars have .item(), arrays .tolist().
-        if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
-            item = value.item()
-            if type(item).__module__ == "numpy":  # pragma: no cover - defensive
-                return _SCALAR, self._object_text(value, ctx)
-            return self._classify(item, ctx)
-        size = getattr(value, "size", None)
-        if (
-            isinstance(size, int)
-            and size <= _NODES_PER_VALUE
-            and callable(getattr(value, "tolist", None))
-        ):
-            return _SEQ, value.tolist()
-        return _SCALAR, self._object_text(value, ctx)
-
-    def _int(self, value: int, ctx: _Ctx) -> int | str:
-        if _INT_MIN <= value <= _INT_MAX:
-            return value
-        ctx.reasons.add("value_converted")
-        try:
-            return str(value)
-        except ValueError:  # more digits than sys.get_int_max_str_digits() allows
-            return hex(value)
-
-    def _float(self, value: float, ctx: _Ctx) -> float | str:
-        if value - value == 0.0:
-            return value
-        ctx.reasons.add("value_converted")
-        return repr(value)  # "nan", "inf", "-inf"
-
-    def _clean_str(self, text: str, ctx: _Ctx) -> str:
-        if text.isascii():
-            return text
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            ctx.reasons.add("string_repaired")
-            return _repair(text)
-        return text
-
-    def _object_text(self, value: object, ctx: _Ctx) -> str:
-        kind = type(value)
-        if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
-            # The default repr carries a memory address: without it equal objects render
-            # alike from one run to the next.
-            return f"<{_qualname(kind)} object>"
-        text = _safe_text(value, None)
-        if text is None:
-            ctx.reasons.add("value_unprintable")
-            return f"<unprintable {_qualname(kind)} object>"
-        return self._clean_str(text, ctx)
-
-    def _key_text(self, key: object, ctx: _Ctx) -> str:
-        if type(key) is str:
-            return self._clean_str(key, ctx)
-        ctx.reasons.add("key_sanitized")
-        return self._leaf_text(key, ctx)
-
-    def _leaf_text(self, value: object, ctx: _Ctx) -> str:
-        leaf = self._leaf(value, _FLATTEN_DEPTH, ctx)
-        return leaf if isinstance(leaf, str) else orjson.dumps(leaf).decode("utf-8")
-
-    def _leaf(self, value: object, depth: int, ctx: _Ctx) -> object:
-        """A value that is not flattened: a JSON scalar; a container as its JSON text."""
-        kind, payload = self._classify(value, ctx)
-        if kind == _SCALAR:
-            return "null" if payload is None else payload
-        tree = self._tree_of(kind, payload, id(value), depth, ctx)
-        if isinstance(tree, (dict, list)):
-            return orjson.dumps(tree, default=_json_default).decode("utf-8")
-        return tree
-
-    def _tree(self, value: object, depth: int, ctx: _Ctx) -> object:
-        """A JSON-able tree (dicts, lists, scalars, _Cut) of a value written as JSON text."""
-        ctx.nodes += 1
-        kind, payload = self._classify(value, ctx)
-        if kind == _SCALAR:
-            return self._text_str(payload, ctx) if isinstance(payload, str) else payload
-        return self._tree_of(kind, payload, id(value), depth, ctx)
-
-    def _tree_of(self, kind: int, payload: Any, ident: int, depth: int, ctx: _Ctx) -> object:
-        if depth >= ctx.max_depth:
-            ctx.reasons.add("structure_limited")
-            return _TOO_DEEP
-        if ident in ctx.stack:
-            ctx.reasons.add("structure_limited")
-            return _CYCLE
-        ctx.stack.add(ident)
-        try:
-            if kind == _MAP:
-                return self._tree_map(payload, depth, ctx)
-            items, more = _take(payload, ctx)
-            children = [self._tree(item, depth + 1, ctx) for item in items]
-            if kind == _SET:
-                children = _sorted_set(items, children)
-            if more:
-                children.append(f"…[+{more} more]")
-            return children
-        finally:
-            ctx.stack.discard(ident)
-
-    def _tree_map(self, mapping: object, depth: int, ctx: _Ctx) -> object:
-        pairs = _snapshot_items(mapping)
-        if pairs is None:
-            return self._object_text(mapping, ctx)
-        out: dict[str, object] = {}
-        for index, (key, child) in enumerate(pairs):
-            if ctx.nodes >= ctx.node_limit:
-                ctx.reasons.add("structure_limited")
-                out[_unique("…", out)] = f"[+{len(pairs) - index} more]"
-                break
-            # Non-str keys rendered as text may clash ({1: ..., "1": ...}): keep both.
-            out[_unique(self._key_text(key, ctx), out)] = self._tree(child, depth + 1, ctx)
-        return out
-
-    def _text_str(self, text: str, ctx: _Ctx) -> str | _Cut:
-        """A string inside JSON text, charged to the record's text budget (bounds the work)."""
-        budget = ctx.text_chars
-        if len(text) <= budget:
-            ctx.text_chars = budget - len(text)
-            return text
-        keep = max(budget, 32)
-        ctx.text_chars = max(0, budget - keep)
-        ctx.reasons.add("value_truncated")
-        head = text[:keep]
-        return _Cut(head + _marker(_utf8_len(text) - _utf8_len(head)))
-
-    def _flatten(self, path: str, value: object, level: int, ctx: _Ctx, out: list[_Field]) -> None:
-        """Append the fields of ``value`` stored at ``path``; mappings become dotted keys."""
-        ctx.nodes += 1
-        kind, payload = self._classify(value, ctx)
-        if kind == _SCALAR:
-            out.append(_Field(path, "null" if payload is None else payload))
-            return
-        if kind != _MAP or level >= _FLATTEN_DEPTH:
-            tree = self._tree_of(kind, payload, id(value), level, ctx)
-            if isinstance(tree, (dict, list)):
-                tree = orjson.dumps(tree, default=_json_default).decode("utf-8")
-            out.append(_Field(path, tree))
-            return
-        ident = id(value)
-        if ident in ctx.stack:
-            ctx.reasons.add("structure_limited")
-            out.append(_Field(path, _CYCLE))
-            return
-        pairs = _snapshot_items(payload)
-        if pairs is None:
-            out.append(_Field(path, self._object_text(value, ctx)))
-            return
-        if not pairs:
-            out.append(_Field(path, "{}"))  # the server drops {}: keep it visible
-            return
-        ctx.stack.add(ident)
-        try:
-            for index, (key, child) in enumerate(pairs):
-                if ctx.nodes >= ctx.node_limit:
-                    ctx.reasons.add("structure_limited")
-                    out.append(_Field(f"{path}.…", f"[+{len(pairs) - index} more]"))
-                    break
-                name, changed = _sanitize_component(self._key_text(key, ctx))
-                if changed:
-                    ctx.reasons.add("key_sanitized")
-                self._flatten(f"{path}.{name}", child, level + 1, ctx, out)
-        finally:
-            ctx.stack.discard(ident)
-
     # ------------------------------------------------------------------ limits
 
     def _fit(
@@ -1052,437 +763,7 @@ def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[_Fiel
         return [_Field("exception.type", "<unavailable>", 2)]
 
 
-def _format_traceback(etype: object, value: object, tb: object, type_name: str) -> str | None:
-    """Python's traceback text of the record's exception; None without a traceback object."""
-    if tb is None:
-        return None
-    try:
-        if value is None:  # a patch() left the traceback without its exception
-            lines = ["Traceback (most recent call last):\n"]
-            _format_stack(cast(TracebackType, tb), lines, time.monotonic())
-            return f"{''.join(lines)}{type_name}"
-        if not isinstance(value, BaseException):
-            return None  # as traceback.format_exception, which fails on it
-        return _format_exception(value, cast(TracebackType, tb))
-    except Exception:  # noqa: BLE001 - a hostile exception: fall back to loguru's text
-        return None
-
-
-# ---------------------------------------------------------------------- traceback text
-#
-# traceback.format_exception() costs 90-350 us per exception on 3.11: it stats every source
-# file (linecache.checkcache) and parses source lines to draw "^^^" carets. The formatter
-# below writes the same layout without the carets, from a cache of formatted frames that
-# checks each source file at most every _SOURCE_RECHECK seconds: a few us per exception.
-
-#: Frames formatted per exception: the outermost _TB_HEAD and the innermost _TB_TAIL, with a
-#: marker line counting those left out between them.
-_TB_HEAD: Final = 100
-_TB_TAIL: Final = 100
-#: Exceptions formatted per chain of causes and contexts (the most recent ones).
-_TB_CHAIN: Final = 32
-#: Identical consecutive frames shown before "[Previous line repeated N more times]", as
-#: Python's traceback module does.
-_RECURSIVE_CUTOFF: Final = 3
-_MAX_NOTES: Final = 200
-#: Seconds between two linecache.checkcache() of a source file (an edited file shows its new
-#: lines after at most this long).
-_SOURCE_RECHECK: Final = 30.0
-_SOURCE_FILES: Final = 1024
-_SOURCE_FRAMES: Final = 4096
-_SOURCE_MAX_CACHED: Final = 4096
-_CAUSE_MESSAGE: Final = "\nThe above exception was the direct cause of the following exception:\n\n"
-_CONTEXT_MESSAGE: Final = (
-    "\nDuring handling of the above exception, another exception occurred:\n\n"
-)
-_CHAIN_OMITTED: Final = "[... earlier chained exceptions omitted ...]\n"
-_TRACEBACK_HEADER: Final = "Traceback (most recent call last):\n"
-# Exception groups and notes exist from 3.11 (looked up so that mypy checks 3.10 too).
-_GROUP_TYPES: Final[tuple[type[BaseException], ...]] = tuple(
-    getattr(builtins, name) for name in ("BaseExceptionGroup",) if hasattr(builtins, name)
-)
-_PRINTS_NOTES: Final[bool] = sys.version_info >= (3, 11)
-
-
-_FrameKey = tuple[str, "int | None", str]
-
-
-class _FrameTexts:
-    """Formatted frames ('  File "f", line N, in name' + its source line) by (file, line, name).
-
-    A file's entries are kept while linecache keeps the same lines for it; linecache is asked
-    to re-stat the file at most every _SOURCE_RECHECK seconds. Bounded in entries. Only dict
-    operations: concurrent callers may format a frame twice, never wrongly.
-    """
-
-    __slots__ = ("checked", "texts")
-
-    def __init__(self) -> None:
-        self.texts: dict[_FrameKey, str] = {}
-        #: filename -> time.monotonic() of its last linecache.checkcache().
-        self.checked: dict[str, float] = {}
-
-    def check(self, filename: str, now: float) -> None:
-        before = linecache.cache.get(filename)
-        linecache.checkcache(filename)
-        changed = before is None or linecache.cache.get(filename) is not before
-        if changed and filename in self.checked:
-            # Changed, gone or not from a file: its frames are formatted again (a scan of at
-            # most _SOURCE_FRAMES keys, once per _SOURCE_RECHECK). A file never checked has
-            # no entries: texts only holds frames of files in `checked`.
-            for key in [k for k in list(self.texts) if k[0] == filename]:
-                self.texts.pop(key, None)
-        if len(self.checked) >= _SOURCE_FILES:
-            self.checked.clear()
-            self.texts.clear()
-        self.checked[filename] = now
-
-    def add(self, key: _FrameKey, globs: dict[str, Any]) -> str:
-        filename, lineno, name = key
-        text = f'  File "{filename}", line {lineno}, in {name}\n'
-        if lineno is not None:
-            source = linecache.getline(filename, lineno, globs).strip()
-            if source:
-                text = f"{text}    {source}\n"
-        if len(text) <= _SOURCE_MAX_CACHED:
-            if len(self.texts) >= _SOURCE_FRAMES:
-                self.texts.clear()
-            self.texts[key] = text
-        return text
-
-
-_FRAME_TEXTS: Final = _FrameTexts()
-
-
-def _format_exception(value: BaseException, tb: TracebackType | None) -> str:
-    """``traceback.format_exception(value)`` without caret lines, at bounded cost."""
-    # The chain, newest first, as traceback.TracebackException(compact=True) walks it: each
-    # exception with the separator that introduces it after the older one it links to.
-    chain: list[tuple[str | None, BaseException, TracebackType | None]] = []
-    seen = {id(value)}
-    exc: BaseException = value
-    exc_tb = tb
-    while True:
-        if isinstance(exc, _GROUP_TYPES):  # the nested tree layout: rare, left to Python
-            return "".join(traceback.format_exception(type(value), value, tb))
-        cause = exc.__cause__
-        context = exc.__context__
-        link: BaseException | None = None
-        message: str | None = None
-        if cause is not None and id(cause) not in seen:
-            link, message = cause, _CAUSE_MESSAGE
-        elif context is not None and not exc.__suppress_context__ and id(context) not in seen:
-            link, message = context, _CONTEXT_MESSAGE
-        chain.append((message, exc, exc_tb))
-        if link is None or len(chain) >= _TB_CHAIN:
-            break
-        seen.add(id(link))
-        exc = link
-        exc_tb = link.__traceback__
-    now = time.monotonic()
-    out: list[str] = []
-    for message, exc, exc_tb in reversed(chain):
-        if message is not None:
-            if not out:  # the oldest kept one still links to an older exception
-                out.append(_CHAIN_OMITTED)
-            out.append(message)
-        if exc_tb is not None:
-            out.append(_TRACEBACK_HEADER)
-            _format_stack(exc_tb, out, now)
-        out.extend(_exception_only(exc))
-    return "".join(out)
-
-
-def _format_stack(tb: TracebackType | None, out: list[str], now: float) -> None:
-    """The frames of ``tb``, outermost first, with Python's collapsing of repeated lines."""
-    total = 0
-    probe = tb
-    while probe is not None:
-        total += 1
-        probe = probe.tb_next
-    omitted = max(0, total - _TB_HEAD - _TB_TAIL)
-    cache = _FRAME_TEXTS
-    texts = cache.texts
-    checked = cache.checked
-    stale = now - _SOURCE_RECHECK
-    last: _FrameKey | None = None
-    count = index = 0
-    while tb is not None:
-        if index == _TB_HEAD and omitted:
-            if count > _RECURSIVE_CUTOFF:
-                out.append(_repeated(count - _RECURSIVE_CUTOFF))
-            out.append(f"  [... {omitted} frames omitted ...]\n")
-            last = None
-            count = 0
-            for _skip in range(omitted):
-                tb = cast(TracebackType, tb.tb_next)  # counted above: never None here
-            index += omitted
-        frame = tb.tb_frame
-        code = frame.f_code
-        lineno = tb.tb_lineno
-        filename = code.co_filename
-        key = (filename, lineno, code.co_name)
-        if key != last or lineno is None:
-            if count > _RECURSIVE_CUTOFF:
-                out.append(_repeated(count - _RECURSIVE_CUTOFF))
-            last = key
-            count = 0
-        count += 1
-        if count <= _RECURSIVE_CUTOFF:
-            if checked.get(filename, -math.inf) < stale:
-                cache.check(filename, now)
-            out.append(texts.get(key) or cache.add(key, frame.f_globals))
-        index += 1
-        tb = tb.tb_next
-    if count > _RECURSIVE_CUTOFF:
-        out.append(_repeated(count - _RECURSIVE_CUTOFF))
-
-
-def _repeated(count: int) -> str:
-    return f"  [Previous line repeated {count} more time{'s' if count > 1 else ''}]\n"
-
-
-def _exception_only(exc: BaseException) -> list[str]:
-    """The 'Type: value' line (and notes), as traceback.format_exception_only() writes it."""
-    kind = type(exc)
-    if issubclass(kind, SyntaxError):  # the offending source line and its caret: rare
-        return traceback.format_exception_only(kind, exc)
-    name = kind.__qualname__
-    module = kind.__module__
-    if module not in ("__main__", "builtins"):
-        name = f"{module if isinstance(module, str) else '<unknown>'}.{name}"
-    text = _safe_call(str, exc, "exception")
-    lines = [f"{name}: {text}\n" if text else f"{name}\n"]
-    if _PRINTS_NOTES:
-        try:
-            notes = getattr(exc, "__notes__", None)
-        except Exception:  # noqa: BLE001 - a hostile property
-            notes = None
-        if isinstance(notes, Sequence):
-            for note in itertools.islice(notes, _MAX_NOTES):
-                note_text = note if isinstance(note, str) else _safe_call(str, note, "note")
-                lines.extend(f"{part}\n" for part in note_text.split("\n"))
-        elif notes is not None:
-            lines.append(f"{_safe_call(repr, notes, '__notes__')}\n")
-    return lines
-
-
-def _safe_call(render: Callable[[object], str], value: object, what: str) -> str:
-    """``render(value)``, else traceback's placeholder ("<note str() failed>")."""
-    try:
-        return render(value)
-    except Exception:  # noqa: BLE001 - as traceback's _safe_string()
-        return f"<{what} {render.__name__}() failed>"
-
-
-def _traceback_from_text(text: str, message: object) -> str | None:
-    """The traceback loguru appends to the formatted message, after the message's line."""
-    text = _ANSI_RE.sub("", text)
-    if isinstance(message, str):
-        start = text.find(message) if message else 0
-        if start >= 0:
-            newline = text.find("\n", start + len(message))
-            if newline >= 0 and text[newline + 1 :].strip():
-                return text[newline + 1 :]
-    header = text.find(_TB_HEADER)
-    return text[header:] if header >= 0 else None
-
-
-def _value_from_traceback(tb_text: str, type_name: str) -> str:
-    lines = [line for line in tb_text.splitlines() if line.strip()]
-    if lines:
-        last = lines[-1]
-        for name in (type_name, type_name.rsplit(".", 1)[-1]):
-            if last.startswith(name + ": "):
-                return last[len(name) + 2 :]
-    return ""
-
-
 # ---------------------------------------------------------------------- helpers
-
-
-class _Plan:
-    """Sizes of a line: the fixed part and, per text that can be cut, its JSON size."""
-
-    __slots__ = ("cost", "fixed", "tier_a", "tier_b")
-
-    def __init__(self) -> None:
-        self.fixed = 1  # "{" + "}" - the comma after the last field
-        self.cost: dict[int, int] = {}
-        self.tier_a: list[tuple[_Field, int]] = []
-        self.tier_b: list[tuple[_Field, int]] = []
-
-
-def _measure(fields: list[_Field]) -> _Plan:
-    plan = _Plan()
-    for field in fields:
-        value = field.value
-        if field.tier < 0 and value is None:
-            continue  # an absent size field: _SIZE_FIELDS_RESERVE covers it
-        key_cost = _json_len(field.key) + 2  # ':' and ','
-        if field.tier > 0 and isinstance(value, str):
-            # A string longer than any line is cut anyway: no need to measure it exactly.
-            size = len(value) + 2 if len(value) >= 256 * 1024 else _json_len(value)
-            if size > _MIN_CUT:
-                plan.fixed += key_cost + _MIN_CUT
-                plan.cost[id(field)] = key_cost + _MIN_CUT
-                (plan.tier_a if field.tier == 1 else plan.tier_b).append((field, size))
-                continue
-        else:
-            size = _json_len(value)
-        plan.fixed += key_cost + size
-        plan.cost[id(field)] = key_cost + size
-    return plan
-
-
-def _water_level(sizes: list[int], share: int) -> int:
-    """The largest cap C with sum(min(size, C) - _MIN_CUT) <= share: cut values above C."""
-    if not sizes:
-        return 0
-    top = max(sizes)
-
-    def used(cap: int) -> int:
-        return sum(min(size, cap) - _MIN_CUT for size in sizes)
-
-    if used(top) <= share:
-        return top
-    low, high = _MIN_CUT, top
-    while low < high:
-        mid = (low + high + 1) // 2
-        if used(mid) <= share:
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def _marker(removed: int) -> str:
-    return f"…[truncated {removed} bytes]"
-
-
-def _cut_to(text: str, size: int, limit: int, *, json: bool = False) -> str:
-    """``text`` (``size`` UTF-8 bytes) cut to ``limit`` bytes, marker included.
-
-    With ``json`` the limit is on the JSON-escaped bytes (quotes excluded). The marker says how
-    many UTF-8 bytes of the original were removed.
-    """
-    if json:
-        if len(text) <= limit and _json_len(text) - 2 <= limit:
-            return text
-    elif size <= limit:
-        return text
-    keep = max(0, min(len(text), limit - len(_marker(size))))
-    while True:
-        head = text[:keep]
-        candidate = head + _marker(size - _utf8_len(head))
-        length = _json_len(candidate) - 2 if json else len(candidate.encode("utf-8"))
-        if length <= limit or keep == 0:
-            return candidate
-        keep = max(0, keep - (length - limit))
-
-
-def _size_lower_bound(fields: list[_Field]) -> int:
-    """At most the JSON size of the line: keys and string values count one byte a character."""
-    return sum(len(f.key) + (len(f.value) if isinstance(f.value, str) else 1) + 4 for f in fields)
-
-
-def _assemble(fields: list[_Field]) -> bytes:
-    return orjson.dumps({f.key: f.value for f in fields if f.tier >= 0 or f.value is not None})
-
-
-def _claim(path: str, taken: set[str], reasons: set[str]) -> str:
-    """The final unique key of ``path``: shortened over 128 bytes, then "~2", "~3"... on clash."""
-    candidate = path
-    number = 1
-    while True:
-        key = _shorten(candidate)
-        if key is not candidate:
-            reasons.add("key_shortened")
-        if key not in taken:
-            taken.add(key)
-            return key
-        number += 1
-        candidate = f"{path}~{number}"
-        reasons.add("key_deduplicated")
-
-
-def _shorten(key: str) -> str:
-    """A key over MAX_KEY_BYTES -> its first 119 bytes + "~" + 8 hex digits of its SHA-256."""
-    raw = key.encode("utf-8")
-    if len(raw) <= MAX_KEY_BYTES:
-        return key
-    digest = hashlib.sha256(raw).hexdigest()[:8]
-    # "ignore" drops a character cut in half at the end: the prefix stays valid UTF-8.
-    return raw[: MAX_KEY_BYTES - 9].decode("utf-8", "ignore") + "~" + digest
-
-
-def _unique(name: str, existing: Mapping[str, object]) -> str:
-    candidate = name
-    number = 1
-    while candidate in existing:
-        number += 1
-        candidate = f"{name}~{number}"
-    return candidate
-
-
-def _sanitize_component(name: str) -> tuple[str, bool]:
-    """A key as a field-name part: control characters escaped, the empty key named."""
-    if not name:
-        return _EMPTY_KEY, True
-    if _CONTROL_RE.search(name) is None:
-        return name, False
-    return _CONTROL_RE.sub(_escape_control, name), True
-
-
-def _escape_control(match: re.Match[str]) -> str:
-    char = match.group()
-    return _CONTROL_NAMES.get(char) or f"\\x{ord(char):02x}"
-
-
-def _snapshot_items(mapping: object) -> list[tuple[object, object]] | None:
-    """The items of a mapping (at most _NODES_PER_VALUE), or None when they cannot be read."""
-    for _attempt in range(3):
-        try:
-            items = mapping.items()  # type: ignore[attr-defined]
-            return list(itertools.islice(items, _NODES_PER_VALUE))
-        except RuntimeError:  # changed size during iteration (another thread): retry
-            continue
-        except Exception:  # noqa: BLE001 - a hostile mapping
-            return None
-    return None
-
-
-def _take(container: Any, ctx: _Ctx) -> tuple[list[object], int]:
-    """What the node budget allows of a sequence or set, and how many items were left out."""
-    room = max(0, ctx.node_limit - ctx.nodes)
-    try:
-        total = len(container)
-    except Exception:  # noqa: BLE001 - a hostile __len__
-        total = -1
-    items: list[object] = []
-    for _attempt in range(3):
-        try:
-            items = list(itertools.islice(container, room))
-            break
-        except RuntimeError:  # changed size during iteration (another thread): retry
-            continue
-    more = max(0, total - len(items))
-    if more:
-        ctx.reasons.add("structure_limited")
-    return items, more
-
-
-def _sorted_set(items: list[object], children: list[object]) -> list[object]:
-    """Set elements in a stable order: natural for numbers or strings, else by JSON text."""
-    numbers = all(type(i) is int or _is_number(i) for i in items)
-    if numbers or all(type(i) is str for i in items):
-        order = sorted(range(len(items)), key=cast(Any, items).__getitem__)
-        return [children[i] for i in order]
-    return sorted(children, key=lambda c: orjson.dumps(c, default=_json_default))
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, float) and type(value) is float and not math.isnan(value)
 
 
 def _to_aware(moment: object, reasons: set[str]) -> _dt.datetime | None:
@@ -1515,64 +796,6 @@ def _whole_minute_offset(value: _dt.datetime, reasons: set[str]) -> _dt.datetime
 
 def _format_time(value: _dt.datetime) -> str:
     return value.isoformat(timespec="microseconds")
-
-
-def _json_len(value: object) -> int:
-    return len(orjson.dumps(value))
-
-
-def _utf8_len(text: str) -> int:
-    # isascii() is O(1) in CPython: only non-ASCII text pays for an encode.
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
-
-
-def _repair(text: str) -> str:
-    """Lone surrogates -> U+FFFD; a surrogate pair becomes the character it encodes."""
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-
-
-def _repair_if_needed(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _repair(text)
-    return text
-
-
-def _qualname(cls: object) -> str:
-    """``module.Qualname`` (``builtins.`` omitted), for exception types and objects."""
-    module = getattr(cls, "__module__", None)
-    name = getattr(cls, "__qualname__", None)
-    if not isinstance(name, str):
-        name = getattr(cls, "__name__", None)
-    if not isinstance(name, str):
-        return "?"
-    if not isinstance(module, str) or module == "builtins":
-        return name
-    return f"{module}.{name}"
-
-
-def _safe_attr(obj: object, name: str) -> object:
-    try:
-        return getattr(obj, name)
-    except Exception:  # noqa: BLE001 - a property may raise anything
-        return f"<unavailable {name}>"
-
-
-_UNPRINTABLE: Final = object()
-
-
-def _safe_text(value: object, default: Any = _UNPRINTABLE) -> Any:
-    """str(value), else repr(value), else ``default`` (an "<unprintable ...>" text)."""
-    for render in (str, repr):
-        try:
-            text = render(value)
-            return text if type(text) is str else str.__str__(text)
-        except Exception:  # noqa: BLE001, S112 - __str__ / __repr__ may raise anything
-            continue
-    if default is _UNPRINTABLE:
-        return f"<unprintable {_qualname(type(value))} object>"
-    return default
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -293,3 +293,41 @@ def test_concurrent_writers_lose_nothing() -> None:
     assert 16000 == len(lines)
     assert 16000 == len(set(lines))
     worker.stop(time.monotonic() + 1)
+
+
+def test_take_respects_the_byte_limit_and_keeps_the_rest() -> None:
+    """A batch holds at least one line and never more than max_bytes (newlines counted)."""
+    buffer = Buffer(
+        max_records=100,
+        max_bytes=10**9,
+        overflow="drop_oldest",
+        block_timeout=0,
+        batch_size=100,
+        batch_bytes=10**9,
+    )
+    for i in range(5):
+        buffer.put(b"%d" % i + b"x" * 599)
+    with buffer.cond:
+        first = buffer.take(1000, 1300)
+        assert [600, 600] == [len(x) for x in first]
+        assert 3 * 600 == buffer.nbytes
+        rest = buffer.take(1000, 10**6)
+    assert [b"2", b"3", b"4"] == [x[:1] for x in rest]
+    assert (0, 0) == (buffer.nbytes, len(buffer.lines))
+
+
+def test_take_gives_one_oversize_line_alone() -> None:
+    """A line bigger than max_bytes still leaves, alone."""
+    buffer = Buffer(
+        max_records=100,
+        max_bytes=10**9,
+        overflow="drop_oldest",
+        block_timeout=0,
+        batch_size=100,
+        batch_bytes=10**9,
+    )
+    buffer.put(b"y" * 5000)
+    buffer.put(b"z")
+    with buffer.cond:
+        assert [b"y" * 5000] == buffer.take(10, 1024)
+        assert [b"z"] == buffer.take(10, 1024)

@@ -1,0 +1,195 @@
+"""The server's limits and fitting a line inside them: sizes, cuts, key names.
+
+A line is measured field by field (:func:`_measure`); when it is too long the biggest texts
+are cut to a common cap (:func:`_water_level`, :func:`_cut_to`) and each cut text ends with a
+marker saying how many bytes were removed. Keys are made acceptable to the server here too:
+control characters escaped, long keys shortened with a hash, clashes numbered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Final
+
+import orjson
+
+from ._text import _utf8_len
+
+#: Longest line (bytes, without the newline) the encoder produces. The server drops lines of
+#: 256 KiB or more; 1 KiB of margin covers the newline and anything a proxy adds.
+DEFAULT_MAX_LINE_BYTES: Final = 255 * 1024
+#: Most fields per line. The server drops rows with more than 1000 fields (counted after it
+#: flattens nested objects); the margin leaves room for ``extra_fields`` added server-side.
+DEFAULT_MAX_FIELDS: Final = 990
+#: Longest key in UTF-8 bytes. A longer top-level key makes the server store the whole line as
+#: one ``_msg`` string with the ingestion time.
+MAX_KEY_BYTES: Final = 128
+#: (max age, max future) in seconds of the record times a default server stores
+#: (``-retentionPeriod=7d``; rows later than now + 2 days are dropped).
+DEFAULT_TIME_WINDOW: Final = (7 * 86400.0, 2 * 86400.0)
+
+#: Bytes (JSON, quotes included) of the longest cut marker: a value this short is never cut.
+_MIN_CUT: Final = 40
+_EMPTY_KEY: Final = "(empty)"
+
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_NAMES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+class _Field:
+    """One output field.
+
+    tier -1: conditional (omitted while None); 0: never cut; 1: message-like (``_msg``,
+    ``exception.traceback``), keeps at least half the room; 2: any other text.
+    """
+
+    __slots__ = ("key", "tier", "value")
+
+    def __init__(self, key: str, value: object, tier: int = 0) -> None:
+        self.key = key
+        self.value = value
+        self.tier = tier
+
+
+class _Plan:
+    """Sizes of a line: the fixed part and, per text that can be cut, its JSON size."""
+
+    __slots__ = ("cost", "fixed", "tier_a", "tier_b")
+
+    def __init__(self) -> None:
+        self.fixed = 1  # "{" + "}" - the comma after the last field
+        self.cost: dict[int, int] = {}
+        self.tier_a: list[tuple[_Field, int]] = []
+        self.tier_b: list[tuple[_Field, int]] = []
+
+
+def _measure(fields: list[_Field]) -> _Plan:
+    plan = _Plan()
+    for field in fields:
+        value = field.value
+        if field.tier < 0 and value is None:
+            continue  # an absent size field: _SIZE_FIELDS_RESERVE covers it
+        key_cost = _json_len(field.key) + 2  # ':' and ','
+        if field.tier > 0 and isinstance(value, str):
+            # A string longer than any line is cut anyway: no need to measure it exactly.
+            size = len(value) + 2 if len(value) >= 256 * 1024 else _json_len(value)
+            if size > _MIN_CUT:
+                plan.fixed += key_cost + _MIN_CUT
+                plan.cost[id(field)] = key_cost + _MIN_CUT
+                (plan.tier_a if field.tier == 1 else plan.tier_b).append((field, size))
+                continue
+        else:
+            size = _json_len(value)
+        plan.fixed += key_cost + size
+        plan.cost[id(field)] = key_cost + size
+    return plan
+
+
+def _water_level(sizes: list[int], share: int) -> int:
+    """The largest cap C with sum(min(size, C) - _MIN_CUT) <= share: cut values above C."""
+    if not sizes:
+        return 0
+    top = max(sizes)
+
+    def used(cap: int) -> int:
+        return sum(min(size, cap) - _MIN_CUT for size in sizes)
+
+    if used(top) <= share:
+        return top
+    low, high = _MIN_CUT, top
+    while low < high:
+        mid = (low + high + 1) // 2
+        if used(mid) <= share:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _marker(removed: int) -> str:
+    return f"…[truncated {removed} bytes]"
+
+
+def _cut_to(text: str, size: int, limit: int, *, json: bool = False) -> str:
+    """``text`` (``size`` UTF-8 bytes) cut to ``limit`` bytes, marker included.
+
+    With ``json`` the limit is on the JSON-escaped bytes (quotes excluded). The marker says how
+    many UTF-8 bytes of the original were removed.
+    """
+    if json:
+        if len(text) <= limit and _json_len(text) - 2 <= limit:
+            return text
+    elif size <= limit:
+        return text
+    keep = max(0, min(len(text), limit - len(_marker(size))))
+    while True:
+        head = text[:keep]
+        candidate = head + _marker(size - _utf8_len(head))
+        length = _json_len(candidate) - 2 if json else len(candidate.encode("utf-8"))
+        if length <= limit or keep == 0:
+            return candidate
+        keep = max(0, keep - (length - limit))
+
+
+def _size_lower_bound(fields: list[_Field]) -> int:
+    """At most the JSON size of the line: keys and string values count one byte a character."""
+    return sum(len(f.key) + (len(f.value) if isinstance(f.value, str) else 1) + 4 for f in fields)
+
+
+def _assemble(fields: list[_Field]) -> bytes:
+    return orjson.dumps({f.key: f.value for f in fields if f.tier >= 0 or f.value is not None})
+
+
+def _claim(path: str, taken: set[str], reasons: set[str]) -> str:
+    """The final unique key of ``path``: shortened over 128 bytes, then "~2", "~3"... on clash."""
+    candidate = path
+    number = 1
+    while True:
+        key = _shorten(candidate)
+        if key is not candidate:
+            reasons.add("key_shortened")
+        if key not in taken:
+            taken.add(key)
+            return key
+        number += 1
+        candidate = f"{path}~{number}"
+        reasons.add("key_deduplicated")
+
+
+def _shorten(key: str) -> str:
+    """A key over MAX_KEY_BYTES -> its first 119 bytes + "~" + 8 hex digits of its SHA-256."""
+    raw = key.encode("utf-8")
+    if len(raw) <= MAX_KEY_BYTES:
+        return key
+    digest = hashlib.sha256(raw).hexdigest()[:8]
+    # "ignore" drops a character cut in half at the end: the prefix stays valid UTF-8.
+    return raw[: MAX_KEY_BYTES - 9].decode("utf-8", "ignore") + "~" + digest
+
+
+def _unique(name: str, existing: Mapping[str, object]) -> str:
+    candidate = name
+    number = 1
+    while candidate in existing:
+        number += 1
+        candidate = f"{name}~{number}"
+    return candidate
+
+
+def _sanitize_component(name: str) -> tuple[str, bool]:
+    """A key as a field-name part: control characters escaped, the empty key named."""
+    if not name:
+        return _EMPTY_KEY, True
+    if _CONTROL_RE.search(name) is None:
+        return name, False
+    return _CONTROL_RE.sub(_escape_control, name), True
+
+
+def _escape_control(match: re.Match[str]) -> str:
+    char = match.group()
+    return _CONTROL_NAMES.get(char) or f"\\x{ord(char):02x}"
+
+
+def _json_len(value: object) -> int:
+    return len(orjson.dumps(value))
