@@ -39,14 +39,7 @@ from ._limits import (
     _water_level,
 )
 from ._text import _qualname, _repair, _repair_if_needed, _safe_text, _utf8_len
-
-# _FRAME_TEXTS, _SOURCE_FILES, _SOURCE_FRAMES and _format_exception are only re-exported:
-# tests/test_record_traceback.py reads them as ``_record.<name>``.
-from ._traceback import (  # noqa: F401 - re-exports, see above
-    _FRAME_TEXTS,
-    _SOURCE_FILES,
-    _SOURCE_FRAMES,
-    _format_exception,
+from ._traceback import (
     _format_traceback,
     _traceback_from_text,
     _value_from_traceback,

@@ -1,6 +1,6 @@
 """Text helpers shared by the encoder modules: UTF-8 sizes, surrogate repair, safe ``str()``.
 
-A leaf module: the record, value, limit and traceback modules all import it, it imports none.
+A leaf module: the record, value and limit modules import it; it imports none of them.
 """
 
 from __future__ import annotations

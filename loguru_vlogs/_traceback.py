@@ -5,7 +5,6 @@ file (linecache.checkcache) and parses source lines to draw "^^^" carets. The fo
 below writes the same layout without the carets, from a cache of formatted frames that
 checks each source file at most every _SOURCE_RECHECK seconds: a few us per exception.
 
-
 Without a traceback object (``enqueue=True`` pickles the record) the traceback is taken from
 the text loguru formatted in the caller.
 """
@@ -24,6 +23,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Final, cast
 
+#: Frames formatted per exception: the outermost _TB_HEAD and the innermost _TB_TAIL, with a
 #: marker line counting those left out between them.
 _TB_HEAD: Final = 100
 _TB_TAIL: Final = 100

@@ -1,7 +1,7 @@
 """Value rendering of the careful path: the documented value rules, JSON text trees, flattening.
 
-Stateless apart from the per-record :class:`_Ctx`: every budget (depth, nodes, text) lives
-there, so one record's oddities never leak into the next.
+:class:`_ValueRenderer` holds no state: the per-record budgets (depth, nodes, text) and the
+repair reasons live in :class:`_Ctx`.
 """
 
 from __future__ import annotations

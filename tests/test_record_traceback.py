@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from loguru_vlogs import _record
+from loguru_vlogs import _traceback
 from loguru_vlogs._record import RecordEncoder
 
 from .corpus.record_checks import assert_within_limits, record_of
@@ -138,7 +138,7 @@ if sys.version_info >= (3, 11):
 def test_traceback_is_pythons_layout_without_carets(name: str) -> None:
     """Frames, source lines, chains, notes and the last line are Python's, byte for byte."""
     exc = capture(EXCEPTIONS[name])
-    text = _record._format_exception(exc, exc.__traceback__)
+    text = _traceback._format_exception(exc, exc.__traceback__)
     if name != "syntax-error":  # its caret points into the bad source: kept, as Python does
         assert not CARETS.search(text)
     assert stdlib(exc) == CARETS.sub("", text)
@@ -147,8 +147,8 @@ def test_traceback_is_pythons_layout_without_carets(name: str) -> None:
 def test_traceback_is_the_same_each_time() -> None:
     """Formatting twice (the second time from the frame cache) gives the same text."""
     exc = capture(cause)
-    first = _record._format_exception(exc, exc.__traceback__)
-    assert first == _record._format_exception(exc, exc.__traceback__)
+    first = _traceback._format_exception(exc, exc.__traceback__)
+    assert first == _traceback._format_exception(exc, exc.__traceback__)
 
 
 def test_deep_recursion_keeps_both_ends_with_a_marker() -> None:
@@ -159,7 +159,7 @@ def test_deep_recursion_keeps_both_ends_with_a_marker() -> None:
 
     exc = capture(lambda: down(0))
     frames = len(list(traceback.walk_tb(exc.__traceback__)))
-    text = _record._format_exception(exc, exc.__traceback__)
+    text = _traceback._format_exception(exc, exc.__traceback__)
     assert f"  [... {frames - 200} frames omitted ...]\n" in text
     assert text.endswith("RecursionError: maximum recursion depth exceeded\n")
     assert text.count("[Previous line repeated") == 2  # each kept end collapses its repeats
@@ -178,7 +178,7 @@ def test_long_chain_keeps_the_most_recent_exceptions_with_a_marker() -> None:
             raise ValueError(str(n + 1)) from exc
 
     exc = capture(lambda: chain(39))
-    text = _record._format_exception(exc, exc.__traceback__)
+    text = _traceback._format_exception(exc, exc.__traceback__)
     assert text.startswith("[... earlier chained exceptions omitted ...]\n\nThe above exception")
     assert 32 == text.count("Traceback (most recent call last):")
     assert text.endswith("ValueError: 40\n")
@@ -194,12 +194,14 @@ def test_edited_source_file_shows_its_new_line_after_the_recheck_interval(
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     exc = capture(namespace["boom"])
     now = [1000.0]
-    monkeypatch.setattr(_record.time, "monotonic", lambda: now[0])
-    assert "    raise ValueError('old line')\n" in _record._format_exception(exc, exc.__traceback__)
+    monkeypatch.setattr(_traceback.time, "monotonic", lambda: now[0])
+    assert "    raise ValueError('old line')\n" in _traceback._format_exception(
+        exc, exc.__traceback__
+    )
     path.write_text("def boom():\n    raise ValueError('new line!!')\n")
-    assert "'old line'" in _record._format_exception(exc, exc.__traceback__)  # still cached
+    assert "'old line'" in _traceback._format_exception(exc, exc.__traceback__)  # still cached
     now[0] += 31
-    assert "    raise ValueError('new line!!')\n" in _record._format_exception(
+    assert "    raise ValueError('new line!!')\n" in _traceback._format_exception(
         exc, exc.__traceback__
     )
     linecache.checkcache(str(path))
@@ -212,9 +214,9 @@ def test_source_cache_stays_bounded() -> None:
     exec(compile(code, "<many-lines>", "exec"), namespace)
     for i in range(5000):
         exc = capture(namespace[f"f{i}"])
-        _record._format_exception(exc, exc.__traceback__)
-    assert 0 < len(_record._FRAME_TEXTS.texts) <= _record._SOURCE_FRAMES
-    assert 0 < len(_record._FRAME_TEXTS.checked) <= _record._SOURCE_FILES
+        _traceback._format_exception(exc, exc.__traceback__)
+    assert 0 < len(_traceback._FRAME_TEXTS.texts) <= _traceback._SOURCE_FRAMES
+    assert 0 < len(_traceback._FRAME_TEXTS.checked) <= _traceback._SOURCE_FILES
 
 
 def test_exception_record_carries_the_formatted_chain() -> None:
@@ -244,4 +246,4 @@ def test_source_lines_keep_inner_indentation_stripped_like_python() -> None:
     namespace: dict[str, Any] = {}
     exec(compile(code, "<indent>", "exec"), namespace)
     exc = capture(namespace["f"])
-    assert stdlib(exc) == _record._format_exception(exc, exc.__traceback__)
+    assert stdlib(exc) == _traceback._format_exception(exc, exc.__traceback__)
