@@ -75,13 +75,8 @@ class Backoff:
         return min(self.cap, self.base * 2.0 ** min(self.attempt - 1, 62))
 
     def delay(self, retry_after: float | None = None, rng: random.Random | None = None) -> float:
-        """Seconds to wait before the next try: jitter over [base, ceiling], at least ``retry_after``.
-
-        The floor of ``base`` keeps a failed endpoint out of rotation for a while when others
-        are healthy (pure full jitter may retry it almost at once).
-        """
-        ceiling = self.ceiling()
-        jittered: float = (rng or random).uniform(min(self.base, ceiling), ceiling)
+        """Seconds to wait before the next try: full jitter over [0, ceiling], at least ``retry_after``."""
+        jittered: float = (rng or random).uniform(0, self.ceiling())
         if retry_after is not None:
             return max(retry_after, jittered)
         return jittered

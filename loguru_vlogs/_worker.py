@@ -548,6 +548,10 @@ class Worker:
             backoff = self._backoffs[index].next()
             self._backoffs[index] = backoff
             delay = backoff.delay(parse_retry_after(outcome.retry_after))
+            if len(self._down_until) > 1:
+                # With other endpoints to carry the load, keep a failed one out of rotation
+                # for at least backoff_base (full jitter alone may retry it almost at once).
+                delay = max(delay, self.settings.backoff_base)
             self._down_until[index] = time.monotonic() + delay
             return verdict
 
