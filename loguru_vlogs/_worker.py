@@ -58,6 +58,7 @@ class Worker:
         self._deadline: float | None = None
         self._flush_until = 0
         self._kick = 0
+        self._kick_seen = 0
         self._inflight: list[bytes] | None = None
         self._inflight_first = 0
         self._inflight_failed = False
@@ -261,6 +262,7 @@ class Worker:
                         self._inflight = batch
                         self._inflight_first = first
                         self._inflight_failed = False
+                        self._kick_seen = self._kick  # this send serves the drains so far
                         return batch
                     buffer.cond.wait(settings.flush_interval - waited)
                 elif self._stopping or inline:
@@ -461,7 +463,6 @@ class Worker:
         or memory piles up that should go to the spool."""
         cond = self.buffer.cond
         spool_at = self.settings.spool_threshold if self.spool is not None else None
-        kick = self._kick
         stopping = self._stopping
         if stopping:
             seconds = min(seconds, _STOP_RETRY_CAP)
@@ -470,8 +471,10 @@ class Worker:
             remaining = end - time.monotonic()
             if remaining <= 0:
                 return
-            if self._kick != kick or self._stopping != stopping:
+            if self._kick != self._kick_seen or self._stopping != stopping:
                 # Someone waits for delivery: try again at once instead of sleeping it out.
+                # Each drain() buys one immediate try, even one made while we were sending.
+                self._kick_seen = self._kick
                 self._down_until = [0.0] * len(self._down_until)
                 return
             if spool_at is not None and len(self.buffer.lines) >= spool_at:
