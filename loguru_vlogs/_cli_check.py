@@ -166,23 +166,16 @@ class _Checker:
     def __init__(self, settings: Any, endpoint: Any, timeout: float, wait: float) -> None:
         import urllib3
 
-        from ._transport import USER_AGENT
+        from ._transport import USER_AGENT, tls_options
 
         self.endpoint = endpoint
         self.timeout = timeout
         self.wait = wait
         self.headers = settings.request_headers(endpoint)
         self.read_headers = {k: v for k, v in self.headers.items() if k != "Content-Type"}
-        tls: dict[str, Any] = {}
+        tls = tls_options(settings)
         if not settings.verify:
-            tls["cert_reqs"] = "CERT_NONE"
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        if settings.ca_certs:
-            tls["ca_certs"] = settings.ca_certs
-        if settings.client_cert:
-            tls["cert_file"] = settings.client_cert
-        if settings.client_key:
-            tls["key_file"] = settings.client_key
         self.pool = urllib3.PoolManager(retries=False, headers={"User-Agent": USER_AGENT}, **tls)
         self.stream_fields = ",".join(settings.stream_fields)
         self.host = settings.host

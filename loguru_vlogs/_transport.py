@@ -8,7 +8,7 @@ import threading
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import urllib3
 
@@ -118,6 +118,20 @@ def clear_muted_threads() -> None:
     _THREAD_FILTER.idents.clear()
 
 
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """``urllib3.PoolManager`` keyword arguments for the TLS settings."""
+    tls: dict[str, Any] = {}
+    if not settings.verify:
+        tls["cert_reqs"] = "CERT_NONE"
+    if settings.ca_certs:
+        tls["ca_certs"] = settings.ca_certs
+    if settings.client_cert:
+        tls["cert_file"] = settings.client_cert
+    if settings.client_key:
+        tls["key_file"] = settings.client_key
+    return tls
+
+
 class Urllib3Transport:
     """One ``PoolManager`` for all endpoints: keep-alive, quiet reconnects after ``Connection: close``."""
 
@@ -125,15 +139,7 @@ class Urllib3Transport:
         self._query = ""
         if settings.stream_fields:
             self._query = "?_stream_fields=" + quote_query_value(",".join(settings.stream_fields))
-        tls: dict[str, object] = {}
-        if not settings.verify:
-            tls["cert_reqs"] = "CERT_NONE"
-        if settings.ca_certs:
-            tls["ca_certs"] = settings.ca_certs
-        if settings.client_cert:
-            tls["cert_file"] = settings.client_cert
-        if settings.client_key:
-            tls["key_file"] = settings.client_key
+        tls = tls_options(settings)
         # retries=False: the worker owns retrying (urllib3's Retry skips POST by default and
         # would log its own warnings); redirect=False: a redirected POST loses its body.
         self._pool = urllib3.PoolManager(
