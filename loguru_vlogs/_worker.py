@@ -373,9 +373,14 @@ class Worker:
                     self.buffer.lines.clear()
                     self.buffer.nbytes = 0
                     self._spooled_for_exit = True
-                elif batch is not None and (exhausted or wait > 0) and self.spool is not None:
-                    if exhausted or len(self.buffer.lines) + len(batch) >= threshold:
-                        to_spool = self._release_inflight_to_spool(batch)
+                elif (
+                    batch is not None
+                    and self.spool is not None
+                    and (
+                        exhausted or (wait > 0 and len(self.buffer.lines) + len(batch) >= threshold)
+                    )
+                ):
+                    to_spool = self._release_inflight_to_spool(batch)
                 elif batch is None and wait > 0 and len(self.buffer.lines) >= threshold:
                     to_spool = self.buffer.take(self.settings.batch_size, self.settings.batch_bytes)
                     self.spool_pending += len(to_spool)

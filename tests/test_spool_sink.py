@@ -170,3 +170,26 @@ def test_a_forked_child_spools_its_own_records_when_the_server_is_down(
     later = VLogsSink(server.url, spool_dir=spool)
     assert later.drain(timeout=10)
     assert set(range(50)) == set(delivered(server))
+
+
+@pytest.mark.parametrize("with_spool", [True, False])
+def test_a_backing_off_worker_sleeps_instead_of_spinning(tmp_path: Path, with_spool: bool) -> None:
+    """While waiting out a backoff with a few records in memory, the worker uses no CPU."""
+    import time
+
+    spool = {"spool_dir": tmp_path / "spool"} if with_spool else {}
+    sink = VLogsSink(
+        closed_port_url(),
+        flush_interval=0.01,
+        backoff_base=2,
+        backoff_max=2,
+        shutdown_timeout=0.1,
+        **spool,
+    )
+    logger.add(sink)
+    for _ in range(5):
+        logger.info("x")
+    assert wait_for(lambda: sink.stats()["failed_requests"] >= 1, timeout=5)
+    started = time.process_time()
+    time.sleep(0.5)  # the measured interval itself, not synchronisation
+    assert time.process_time() - started < 0.2
