@@ -166,6 +166,7 @@ class VLogsSink:
         }
         self.settings: Settings = build_settings(**self._kwargs)
         self._kwargs.update(encoder_options)
+        self._time_window: tuple[float, float] | None = encoder_options["time_window"]
         # Resolved once, so a pickled copy (spawn) reports the same service and host.
         self._kwargs["service"] = self.settings.service
         self._kwargs["host"] = self.settings.host
@@ -208,7 +209,14 @@ class VLogsSink:
             batch_bytes=s.batch_bytes,
         )
         self._warn = RateLimited(s.warn_interval)
-        self._worker = Worker(s, self._buffer, self._transport_factory, self._warn, spool)
+        self._worker = Worker(
+            s,
+            self._buffer,
+            self._transport_factory,
+            self._warn,
+            spool=spool,
+            time_window=self._time_window,
+        )
         self._armed = False
         self._arm_lock = threading.Lock()
         self._reported_lost = 0
@@ -331,7 +339,14 @@ class VLogsSink:
             "consecutive_failures": counters["consecutive_failures"],
             "last_error": counters["last_error"],
             "last_success": counters["last_success"],
-            "repairs": {k: v for k, v in self._encoder.repairs.items() if v},
+            "repairs": {
+                k: v
+                for k, v in {
+                    **self._encoder.repairs,
+                    "time_adjusted_in_spool": counters["spool_retimed"],
+                }.items()
+                if v
+            },
             "spooled": counters["spooled"],
             "spool_sent": counters["spool_sent"],
             "spool_pending": spool_pending,

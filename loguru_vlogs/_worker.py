@@ -14,6 +14,7 @@ from typing import Any
 from ._buffer import Buffer
 from ._config import Settings
 from ._diag import RateLimited
+from ._retime import refresh_times
 from ._retry import Backoff, classify, parse_retry_after
 from ._spool import Spool, SpoolError, SpoolFullError
 from ._transport import Outcome, Transport, make_compressor, mute_thread, unmute_thread
@@ -36,10 +37,13 @@ class Worker:
         buffer: Buffer,
         transport_factory: Callable[[], Transport],
         warnings: RateLimited,
+        *,
         spool: Spool | None = None,
+        time_window: tuple[float, float] | None = None,
     ) -> None:
         self.settings = settings
         self.spool = spool
+        self._time_window = time_window
         self.buffer = buffer
         self._transport_factory = transport_factory
         self._transport: Transport | None = None
@@ -81,6 +85,7 @@ class Worker:
             "last_success": None,
             "spooled": 0,
             "spool_sent": 0,
+            "spool_retimed": 0,
         }
         #: records waiting in the spool (own and adopted), as last read from it
         self.spool_pending = spool.pending()[0] if spool is not None else 0
@@ -311,6 +316,12 @@ class Worker:
             self._refresh_spool(force_zero=True)
             return
         body = entry.payload
+        if self._time_window is not None:
+            # A batch may have waited in the spool past the server's retention.
+            body, moved = refresh_times(body, self._time_window)
+            if moved:
+                with self.buffer.cond:
+                    self.counters["spool_retimed"] += moved
         payload = self._compress(body)
         started = time.monotonic()
         while True:
