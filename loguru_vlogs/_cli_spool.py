@@ -69,6 +69,8 @@ def status(args: argparse.Namespace) -> int:
 
 
 def send(args: argparse.Namespace) -> int:
+    from ._limits import DEFAULT_TIME_WINDOW
+    from ._retime import refresh_times
     from ._retry import classify
     from ._transport import Urllib3Transport, make_compressor
 
@@ -99,7 +101,9 @@ def send(args: argparse.Namespace) -> int:
                 continue
             if entry is None:
                 break
-            body = compress(entry.payload)
+            # Re-timed like the sink does: a batch that waited past the server's retention
+            # would otherwise be stored as nothing, with a 200.
+            body = compress(refresh_times(entry.payload, DEFAULT_TIME_WINDOW)[0])
             # Each endpoint once, in turn; the first that accepts the batch wins.
             for index, endpoint in enumerate(settings.endpoints):
                 outcome = transport.send(endpoint, body, headers[index], settings.timeout)
