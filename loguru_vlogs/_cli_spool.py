@@ -72,20 +72,14 @@ def send(args: argparse.Namespace) -> int:
     from ._limits import DEFAULT_TIME_WINDOW
     from ._retime import refresh_times
     from ._retry import classify
-    from ._transport import Urllib3Transport, make_compressor
+    from ._transport import Urllib3Transport, request_plan
 
     only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level")
     overrides = connection_overrides(args)
     if args.stream_fields is not None:
         overrides["stream_fields"] = args.stream_fields
     settings = build_sink(overrides, only=only).settings
-    encoding, compress = make_compressor(settings.compression, settings.compression_level)
-    headers = []
-    for endpoint in settings.endpoints:
-        request_headers = settings.request_headers(endpoint)
-        if encoding:
-            request_headers["Content-Encoding"] = encoding
-        headers.append(request_headers)
+    compress, headers = request_plan(settings)
     transport = Urllib3Transport(settings)
     sent = requests = 0
     failure = ""

@@ -66,6 +66,18 @@ def make_compressor(name: str, level: int) -> tuple[str | None, Callable[[bytes]
     return None, bytes
 
 
+def request_plan(settings: Settings) -> tuple[Callable[[bytes], bytes], list[dict[str, str]]]:
+    """The compressor and, per endpoint (same order), the headers of an insert request."""
+    encoding, compress = make_compressor(settings.compression, settings.compression_level)
+    headers = []
+    for endpoint in settings.endpoints:
+        endpoint_headers = settings.request_headers(endpoint)
+        if encoding:
+            endpoint_headers["Content-Encoding"] = encoding
+        headers.append(endpoint_headers)
+    return compress, headers
+
+
 class _ThreadFilter(logging.Filter):
     """Drops urllib3's records emitted by the sink's worker threads.
 

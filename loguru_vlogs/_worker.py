@@ -17,7 +17,7 @@ from ._diag import RateLimited
 from ._retime import refresh_times
 from ._retry import Backoff, classify, parse_retry_after
 from ._spool import Spool, SpoolError, SpoolFullError
-from ._transport import Outcome, Transport, make_compressor, mute_thread, unmute_thread
+from ._transport import Outcome, Transport, mute_thread, request_plan, unmute_thread
 
 #: While stopping, a failing endpoint is retried at least this often (seconds), so a server
 #: that comes back during the shutdown budget still gets the records.
@@ -48,13 +48,7 @@ class Worker:
         self._transport_factory = transport_factory
         self._transport: Transport | None = None
         self._warn = warnings
-        encoding, self._compress = make_compressor(settings.compression, settings.compression_level)
-        self._headers = []
-        for endpoint in settings.endpoints:
-            headers = settings.request_headers(endpoint)
-            if encoding:
-                headers["Content-Encoding"] = encoding
-            self._headers.append(headers)
+        self._compress, self._headers = request_plan(settings)
         self._thread: threading.Thread | None = None
         self.ident: int | None = None
         # Guarded by buffer.cond:

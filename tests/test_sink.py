@@ -7,7 +7,6 @@ import inspect
 import logging
 import pickle
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -21,6 +20,7 @@ from loguru_vlogs._transport import Urllib3Transport
 from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .helpers import wait_for
+from .proc_scripts.run import InterceptHandler
 
 
 def closed_port_url() -> str:
@@ -243,21 +243,6 @@ def test_pickled_sink_keeps_its_configuration_only() -> None:
     assert sink.settings == copy.settings
     assert sink is not copy
     assert 0 == copy.stats()["received"]
-
-
-class InterceptHandler(logging.Handler):
-    """loguru's README recipe: route stdlib logging into loguru."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            level: str | int = logger.level(record.levelname).name
-        except ValueError:
-            level = record.levelno
-        frame, depth = sys._getframe(6), 6
-        while frame and frame.f_code.co_filename == logging.__file__:
-            frame = frame.f_back  # type: ignore[assignment]
-            depth += 1
-        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
 @pytest.fixture

@@ -17,6 +17,24 @@ def line(i: int) -> bytes:
     return b'{"_msg":"m%d"}' % i
 
 
+def make_buffer(
+    max_records: int = 100,
+    *,
+    max_bytes: int = 10**9,
+    overflow: str = "drop_oldest",
+    block_timeout: float = 0,
+) -> Buffer:
+    """A buffer without a worker; a batch is due only when it is full."""
+    return Buffer(
+        max_records=max_records,
+        max_bytes=max_bytes,
+        overflow=overflow,
+        block_timeout=block_timeout,
+        batch_size=max_records,
+        batch_bytes=10**9,
+    )
+
+
 def test_a_full_batch_is_sent_without_waiting_for_the_interval() -> None:
     """batch_size records trigger a send long before flush_interval."""
     transport = FakeTransport()
@@ -71,14 +89,7 @@ def test_batches_respect_batch_size_and_order() -> None:
 @pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
 def test_overflow_drops_are_counted(policy: str) -> None:
     """A full buffer drops by policy and counts every drop as buffer_full."""
-    buffer = Buffer(
-        max_records=5,
-        max_bytes=10**9,
-        overflow=policy,
-        block_timeout=0,
-        batch_size=5,
-        batch_bytes=10**9,
-    )
+    buffer = make_buffer(5, overflow=policy)
     for i in range(8):
         buffer.put(line(i))
     assert {"buffer_full": 3} == buffer.dropped
@@ -90,14 +101,7 @@ def test_overflow_drops_are_counted(policy: str) -> None:
 
 def test_buffer_bytes_bound_the_memory_too() -> None:
     """Beyond max_bytes the oldest records go, even if the record count is low."""
-    buffer = Buffer(
-        max_records=100,
-        max_bytes=1000,
-        overflow="drop_oldest",
-        block_timeout=0,
-        batch_size=5,
-        batch_bytes=10**9,
-    )
+    buffer = make_buffer(100, max_bytes=1000)
     for _ in range(5):
         buffer.put(b"x" * 300)
     assert buffer.nbytes <= 1000
@@ -107,14 +111,7 @@ def test_buffer_bytes_bound_the_memory_too() -> None:
 
 def test_block_policy_waits_for_room_then_gives_up_with_a_count() -> None:
     """overflow='block' waits at most block_timeout, then drops the record as block_timeout."""
-    buffer = Buffer(
-        max_records=2,
-        max_bytes=10**9,
-        overflow="block",
-        block_timeout=0.1,
-        batch_size=2,
-        batch_bytes=10**9,
-    )
+    buffer = make_buffer(2, overflow="block", block_timeout=0.1)
     buffer.put(line(1))
     buffer.put(line(2))
     started = time.monotonic()
@@ -297,14 +294,7 @@ def test_concurrent_writers_lose_nothing() -> None:
 
 def test_take_respects_the_byte_limit_and_keeps_the_rest() -> None:
     """A batch holds at least one line and never more than max_bytes (newlines counted)."""
-    buffer = Buffer(
-        max_records=100,
-        max_bytes=10**9,
-        overflow="drop_oldest",
-        block_timeout=0,
-        batch_size=100,
-        batch_bytes=10**9,
-    )
+    buffer = make_buffer(100)
     for i in range(5):
         buffer.put(b"%d" % i + b"x" * 599)
     with buffer.cond:
@@ -318,14 +308,7 @@ def test_take_respects_the_byte_limit_and_keeps_the_rest() -> None:
 
 def test_take_gives_one_oversize_line_alone() -> None:
     """A line bigger than max_bytes still leaves, alone."""
-    buffer = Buffer(
-        max_records=100,
-        max_bytes=10**9,
-        overflow="drop_oldest",
-        block_timeout=0,
-        batch_size=100,
-        batch_bytes=10**9,
-    )
+    buffer = make_buffer(100)
     buffer.put(b"y" * 5000)
     buffer.put(b"z")
     with buffer.cond:
