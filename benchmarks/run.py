@@ -276,10 +276,18 @@ def throughput_vlogs(
     mix = LoguruMix(logger)
     start = time.monotonic()
     timed_burst(mix.burst, n, threads)
+    calls_done = time.monotonic()
     logger.complete()  # VLogsSink: returns once the server accepted everything
     found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
     logger.remove()
-    return {"rps": n / (seen - start), "stored": found, "records": n}
+    # tail: from the last logger call until the receiver held everything. Short when the
+    # worker kept pace with the callers; long when the backlog was left for complete().
+    return {
+        "rps": n / (seen - start),
+        "stored": found,
+        "records": n,
+        "tail_ms": (seen - calls_done) * 1e3,
+    }
 
 
 def throughput_handler(rx: Receiver, n: int) -> dict[str, Any]:
@@ -348,12 +356,15 @@ def throughput_file(n: int, directory: Path) -> dict[str, Any]:
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
     rates = [r["rps"] for r in runs]
-    return {
+    out = {
         "rps": median(rates),
         "samples_rps": rates,
         "records": runs[0]["records"],
         "complete": all(r["stored"] >= r["records"] for r in runs),
     }
+    if "tail_ms" in runs[0]:
+        out["tail_ms"] = median([r["tail_ms"] for r in runs])
+    return out
 
 
 def throughput_figure(
@@ -694,12 +705,59 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
     }
 
 
+def _burn(microseconds: float) -> Callable[[object], None]:
+    """A control sink: spins ``microseconds`` per record, no lock, no I/O, no allocation."""
+    seconds = microseconds * 1e-6
+    clock = time.perf_counter
+
+    def sink(_message: object) -> None:
+        end = clock() + seconds
+        while clock() < end:
+            pass
+
+    return sink
+
+
+def control_overhead(n: int, pairs: int, threads: int, burn_us: float) -> dict[str, Any]:
+    """Caller overhead of a sink that only burns ``burn_us`` µs of CPU, vs the no-op sink.
+
+    At one thread it costs what VLogsSink costs; at 4-8 it shows what loguru's per-handler
+    lock does to any sink that spends that long in write().
+    """
+    mix = LoguruMix(logger)
+    samples: dict[str, list[float]] = {"burn": [], "noop": []}
+    per_call = (n // threads) * threads
+    for pair in range(pairs):
+        order = ("noop", "burn") if pair % 2 == 0 else ("burn", "noop")
+        for name in order:
+            logger.remove()
+            target: Any = _burn(burn_us) if name == "burn" else (lambda _message: None)
+            logger.add(target, backtrace=False, diagnose=False)
+            mix.burst(0, min(200, n))
+            wall, _ = timed_burst(mix.burst, n, threads)
+            samples[name].append(wall / per_call * 1e6)
+    logger.remove()
+    return {
+        "burn_us": burn_us,
+        "control_us": median(samples["burn"]),
+        "control_ratio": median(
+            [b / o for b, o in zip(samples["burn"], samples["noop"], strict=True)]
+        ),
+    }
+
+
 def scaling_figure(rx: Receiver, sizes: Sizes) -> dict[str, Any]:
     n, reps = sizes.scaling_records, sizes.scaling_pairs
     rows: list[dict[str, Any]] = []
     configs = [(t, False) for t in THREADS] + [(1, True)]
+    burn_us: float | None = None
     for threads, enqueue in configs:
         overhead = caller_overhead(rx.url, n, reps, threads=threads, enqueue=enqueue)
+        control: dict[str, Any] = {}
+        if not enqueue:
+            if burn_us is None:  # VLogsSink's own cost per record at one thread
+                burn_us = max(0.0, overhead["vlogs_us"] - overhead["noop_us"])
+            control = control_overhead(n, reps, threads, burn_us)
         rates = [
             throughput_vlogs(rx, sizes.throughput_records, threads=threads, enqueue=enqueue)
             for _ in range(sizes.throughput_reps)
@@ -713,9 +771,10 @@ def scaling_figure(rx: Receiver, sizes: Sizes) -> dict[str, Any]:
                 "ratio": overhead["ratio"],
                 "cpu_ratio": overhead["cpu_ratio"],
                 "throughput_rps": _median_run(rates)["rps"],
+                "control_ratio": control.get("control_ratio"),
             }
         )
-    return {"receiver": rx.kind, "rows": rows}
+    return {"receiver": rx.kind, "rows": rows, "control_burn_us": burn_us}
 
 
 def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
@@ -815,6 +874,12 @@ def table(result: dict[str, Any]) -> str:
                 _x(t["ratio_vs_handler"]),
             ),
             (
+                "  tail: last call → all stored, ms",
+                _n(t["vlogs"].get("tail_ms"), 0),
+                "",
+                "",
+            ),
+            (
                 "",
                 "",
                 f"victorialogs-handler (loguru sink) {_n(_rps(t['victorialogs_handler_via_loguru']), 0)}",
@@ -886,13 +951,14 @@ def table(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"7 scaling ({sc['receiver']} receiver)",
-        "threads  enqueue  VLogsSink µs/call  no-op µs/call  ratio  CPU ratio  records/s",
+        "threads  enqueue  VLogsSink µs/call  no-op µs/call  ratio  CPU ratio  records/s"
+        f"  control ({_n(sc.get('control_burn_us'), 1)} µs burn) ratio",
     ]
     for r in sc["rows"]:
         lines.append(
             f"{r['threads']:>7}  {'yes' if r['enqueue'] else 'no':>7}  {r['vlogs_us']:>17.2f}  "
             f"{r['noop_us']:>13.2f}  {_x(r['ratio']):>5}  {_x(r['cpu_ratio']):>9}  "
-            f"{r['throughput_rps']:>9,.0f}"
+            f"{r['throughput_rps']:>9,.0f}  {_x(r.get('control_ratio')):>10}"
         )
     lines += ["", "targets"]
     for t in result["targets"]:

@@ -25,6 +25,10 @@ DROP_REASONS = (
 )
 
 
+#: With a batch or more waiting, callers yield the GIL at most once per this many seconds.
+YIELD_INTERVAL = 0.001
+
+
 class Buffer:
     """Bounded FIFO of encoded lines plus the counters that must change under the same lock."""
 
@@ -55,6 +59,10 @@ class Buffer:
         self._block_timeout = block_timeout
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
+        #: set by the worker while it backs off (it then needs no GIL); read without the
+        #: lock: a stale value only adds or skips one yield
+        self.worker_resting = False
+        self._next_yield = 0.0
 
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` dropped records; call with ``cond`` held."""
@@ -105,6 +113,16 @@ class Buffer:
                 # Only when a threshold is crossed: a worker busy sending re-checks the
                 # buffer before it waits again, so waking it on every put would be wasted.
                 self.cond.notify_all()
+        if n > self._batch_size and not self.worker_resting:
+            # The worker is a batch or more behind and not backing off. A logging thread that
+            # releases the GIL for an instant more often than every 5 ms (loguru stats a
+            # source file per traceback, say) takes it back before the waiting worker wakes:
+            # the worker then starves for seconds and the buffer overflows. A sleep(0)
+            # (~70 µs with Linux's timer slack) lets it run meanwhile.
+            now = time.monotonic()
+            if now >= self._next_yield:
+                self._next_yield = now + YIELD_INTERVAL
+                time.sleep(0)
         return dropped
 
     def take(self, max_records: int, max_bytes: int) -> list[bytes]:

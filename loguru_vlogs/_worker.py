@@ -471,12 +471,20 @@ class Worker:
     def _sleep(self, seconds: float) -> None:
         """Back off for ``seconds`` (cond held) unless drain()/stop() asks for a try now,
         or memory piles up that should go to the spool."""
-        cond = self.buffer.cond
         spool_at = self.settings.spool_threshold if self.spool is not None else None
         stopping = self._stopping
         if stopping:
             seconds = min(seconds, _STOP_RETRY_CAP)
         end = time.monotonic() + seconds
+        # Backing off needs no GIL: callers a batch ahead need not yield it meanwhile.
+        self.buffer.worker_resting = True
+        try:
+            self._sleep_until(end, spool_at, stopping)
+        finally:
+            self.buffer.worker_resting = False
+
+    def _sleep_until(self, end: float, spool_at: int | None, stopping: bool) -> None:
+        cond = self.buffer.cond
         while True:
             remaining = end - time.monotonic()
             if remaining <= 0:

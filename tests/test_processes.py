@@ -248,6 +248,20 @@ def test_threads_logging_while_complete_loops_lose_nothing_uncounted(
     assert (0, 0) == (result["buffered"], result["in_flight"])
 
 
+def test_a_thread_logging_flat_out_does_not_starve_the_worker(server: FakeVictoriaLogs) -> None:
+    """A logging loop that releases the GIL for an instant every few records (loguru's
+    traceback formatting stats a file) re-takes it before the waiting worker wakes: without
+    the sink yielding, nothing was sent until the loop ended (0 of 20 000 here)."""
+    n = 20_000
+    run = run_scenario("busy_thread", server.url, n=n, stat_every=50)
+    result = run.result
+    assert (n, 0) == (result["sent"], result["dropped_total"])
+    # Batches went out while the loop ran (how many is bounded by the pure-Python receiver,
+    # ~20 000 rows/s; starved, the worker sent none).
+    assert result["sent_while_logging"] >= 5 * 200, result
+    assert expected(n, ["busy"]) == arrived(server)
+
+
 @pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest", "block"])
 def test_threads_overflowing_the_buffer_keep_every_record_accounted(
     black_hole: str, overflow: str

@@ -314,3 +314,56 @@ def test_take_gives_one_oversize_line_alone() -> None:
     with buffer.cond:
         assert [b"y" * 5000] == buffer.take(10, 1024)
         assert [b"z"] == buffer.take(10, 1024)
+
+
+def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past batch_size (worker behind), put() sleeps(0) once per YIELD_INTERVAL; never while
+    the worker backs off, never with less than a batch buffered."""
+    from loguru_vlogs import _buffer
+
+    clock = [100.0]
+    sleeps: list[float] = []
+    monkeypatch.setattr(_buffer.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_buffer.time, "sleep", sleeps.append)
+    buffer = Buffer(
+        max_records=1000,
+        max_bytes=10**9,
+        overflow="drop_oldest",
+        block_timeout=0,
+        batch_size=10,
+        batch_bytes=10**9,
+    )
+    for i in range(10):
+        buffer.put(line(i))
+    assert [] == sleeps  # up to a batch: the worker is not behind
+    buffer.put(line(10))
+    assert [0] == sleeps
+    buffer.put(line(11))
+    assert [0] == sleeps  # same instant: within the interval
+    clock[0] += _buffer.YIELD_INTERVAL
+    buffer.put(line(12))
+    assert [0, 0] == sleeps
+    buffer.worker_resting = True  # backing off: it needs no GIL
+    clock[0] += 1.0
+    buffer.put(line(13))
+    assert [0, 0] == sleeps
+    assert 14 == len(buffer.lines)
+
+
+def test_the_worker_says_it_rests_only_while_backing_off() -> None:
+    """worker_resting (callers then skip yielding the GIL) is set during a backoff only."""
+    transport = FakeTransport([Outcome(status=503)])
+    worker, buffer = make_worker(
+        transport, backoff_base=30.0, backoff_max=30.0, flush_interval=0.01
+    )
+    worker.start()
+    assert not buffer.worker_resting
+    buffer.put(line(1))
+    assert wait_for(lambda: buffer.worker_resting, timeout=2.0)
+    assert 1 == transport.attempts
+    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
+    assert wait_for(lambda: not buffer.worker_resting, timeout=2.0)
+    worker.stop(time.monotonic() + 1)
+    assert not buffer.worker_resting

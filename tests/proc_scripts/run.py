@@ -322,6 +322,30 @@ def threads(
     return result
 
 
+def busy_thread(url: str, n: int, stat_every: int) -> dict[str, Any]:
+    """The main thread logs ``n`` records flat out, releasing the GIL for an instant every
+    ``stat_every`` records (as loguru does when it formats a traceback: it stats the source
+    file). Reports how much the worker delivered while the loop ran."""
+    sink = VLogsSink(url, batch_size=200, flush_interval=0.05, warn_interval=3600.0)
+    logger.add(sink, format="{message}")
+    pid = os.getpid()
+    started = time.monotonic()
+    for i in range(n):
+        logger.info("record {} from busy", i, who="busy", i=i, pid=pid)
+        if i % stat_every == 0:
+            os.stat(__file__)
+    sent_while_logging = sink.stats()["sent"]
+    logging_elapsed = time.monotonic() - started
+    logger.complete()
+    stats = sink.stats()
+    return {
+        "sent_while_logging": sent_while_logging,
+        "logging_elapsed": logging_elapsed,
+        "sent": stats["sent"],
+        "dropped_total": stats["dropped_total"],
+    }
+
+
 # -- 7. stdlib logging routed into loguru --------------------------------------------------------
 
 
@@ -406,6 +430,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "executor_child": executor_child,
     "spawn": spawn,
     "threads": threads,
+    "busy_thread": busy_thread,
     "recursion": recursion,
     "prefork": prefork,
 }
