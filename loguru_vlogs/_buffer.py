@@ -9,9 +9,11 @@ number stored per record.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 #: Reasons a record is counted as dropped (the keys of ``stats()["dropped"]``).
 DROP_REASONS = (
@@ -27,6 +29,9 @@ DROP_REASONS = (
 
 #: With a batch or more waiting, callers yield the GIL at most once per this many seconds.
 YIELD_INTERVAL = 0.001
+
+#: ``sys._is_gil_enabled`` (3.13+); a free-threaded build may re-enable the GIL at run time.
+_gil_enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
 
 
 class Buffer:
@@ -122,7 +127,8 @@ class Buffer:
             now = time.monotonic()
             if now >= self._next_yield:
                 self._next_yield = now + YIELD_INTERVAL
-                time.sleep(0)
+                if _gil_enabled():  # a free-threaded build has no GIL to hand over
+                    time.sleep(0)
         return dropped
 
     def take(self, max_records: int, max_bytes: int) -> list[bytes]:

@@ -23,14 +23,15 @@ def make_buffer(
     max_bytes: int = 10**9,
     overflow: str = "drop_oldest",
     block_timeout: float = 0,
+    batch_size: int | None = None,
 ) -> Buffer:
-    """A buffer without a worker; a batch is due only when it is full."""
+    """A buffer without a worker; by default a batch is due only when it is full."""
     return Buffer(
         max_records=max_records,
         max_bytes=max_bytes,
         overflow=overflow,
         block_timeout=block_timeout,
-        batch_size=max_records,
+        batch_size=max_records if batch_size is None else batch_size,
         batch_bytes=10**9,
     )
 
@@ -327,14 +328,7 @@ def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
     sleeps: list[float] = []
     monkeypatch.setattr(_buffer.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(_buffer.time, "sleep", sleeps.append)
-    buffer = Buffer(
-        max_records=1000,
-        max_bytes=10**9,
-        overflow="drop_oldest",
-        block_timeout=0,
-        batch_size=10,
-        batch_bytes=10**9,
-    )
+    buffer = make_buffer(1000, batch_size=10)
     for i in range(10):
         buffer.put(line(i))
     assert [] == sleeps  # up to a batch: the worker is not behind
@@ -367,3 +361,20 @@ def test_the_worker_says_it_rests_only_while_backing_off() -> None:
     assert wait_for(lambda: not buffer.worker_resting, timeout=2.0)
     worker.stop(time.monotonic() + 1)
     assert not buffer.worker_resting
+
+
+def test_without_a_gil_callers_do_not_yield(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A free-threaded build (sys._is_gil_enabled() is False) has no GIL to hand over."""
+    from loguru_vlogs import _buffer
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(_buffer.time, "sleep", sleeps.append)
+    monkeypatch.setattr(_buffer, "_gil_enabled", lambda: False)
+    buffer = make_buffer(1000, batch_size=10)
+    for i in range(50):
+        buffer.put(line(i))
+    assert [] == sleeps
+    monkeypatch.setattr(_buffer, "_gil_enabled", lambda: True)
+    buffer._next_yield = 0.0
+    buffer.put(line(50))
+    assert [0] == sleeps
