@@ -94,6 +94,7 @@ def test_json_has_every_figure_as_a_number(quick_run: QuickRun) -> None:
         "caller noop_us": f["caller_overhead"]["noop_us"],
         "caller ratio": f["caller_overhead"]["ratio"],
         "throughput vlogs": f["throughput"]["vlogs"]["rps"],
+        "throughput tail": f["throughput"]["vlogs"]["tail_ms"],
         "throughput file": f["throughput"]["loguru_serialize_file"]["rps"],
         "memory per record": f["memory"]["rss_bytes_per_record"],
         "memory line": f["memory"]["line_bytes"],
@@ -115,6 +116,9 @@ def test_scaling_covers_1_2_4_8_threads_and_enqueue(quick_run: QuickRun) -> None
         (r["threads"], r["enqueue"]) for r in rows
     ]
     assert [] == [r for r in rows if not (_number(r["ratio"]) and _number(r["throughput_rps"]))]
+    # The control sink (same CPU per record, no lock, no I/O) runs at every thread count.
+    assert _number(quick_run.result["figures"]["scaling"]["control_burn_us"])
+    assert [] == [r for r in rows if not r["enqueue"] and not _number(r["control_ratio"])]
 
 
 def test_throughput_runs_deliver_every_record(quick_run: QuickRun) -> None:
