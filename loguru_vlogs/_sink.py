@@ -239,7 +239,8 @@ class VLogsSink:
     def write(self, message: str) -> None:
         """Encode one record and buffer it; never performs I/O, never raises."""
         try:
-            if threading.get_ident() == self._worker.ident:
+            writer = threading.get_ident()
+            if writer == self._worker.ident:
                 # A record made on our own worker thread (stdlib logging routed into loguru):
                 # shipping it would feed the sink its own traffic.
                 self._count_unaccepted("recursion")
@@ -256,7 +257,7 @@ class VLogsSink:
             self._count_unaccepted("encode_error")
             self._warn.warn("encode", f"a record could not be encoded and was dropped: {exc!r}")
             return
-        reason = self._buffer.put(line)
+        reason = self._buffer.put(line, writer)
         if reason is not None:
             self._warn.warn(
                 "overflow",

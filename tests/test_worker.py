@@ -321,7 +321,8 @@ def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Past batch_size (worker behind), put() sleeps(0) once per YIELD_INTERVAL; never while
-    the worker backs off, never with less than a batch buffered."""
+    the worker backs off, never with less than a batch buffered, never for SHARED_HOLD
+    after a record from another thread."""
     from loguru_vlogs import _buffer
 
     clock = [100.0]
@@ -343,7 +344,18 @@ def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
     clock[0] += 1.0
     buffer.put(line(13))
     assert [0, 0] == sleeps
-    assert 14 == len(buffer.lines)
+    buffer.worker_resting = False
+    # A second logging thread: we would yield inside loguru's handler lock, to it.
+    clock[0] += 1.0
+    buffer.put(line(14), writer=2)
+    buffer.put(line(15), writer=2)
+    clock[0] += _buffer.SHARED_HOLD / 2
+    buffer.put(line(16), writer=2)
+    assert [0, 0] == sleeps
+    clock[0] += _buffer.SHARED_HOLD / 2
+    buffer.put(line(17), writer=2)  # one writer again for SHARED_HOLD
+    assert [0, 0, 0] == sleeps
+    assert 18 == len(buffer.lines)
 
 
 def test_the_worker_says_it_rests_only_while_backing_off() -> None:
