@@ -17,7 +17,7 @@ def draw(result: dict[str, Any], path: Path) -> Path | None:
         return None
     f = result["figures"]
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
-    blue, grey, orange = "#1f77b4", "#9e9e9e", "#ff7f0e"
+    blue, grey, orange, green = "#1f77b4", "#9e9e9e", "#ff7f0e", "#2ca02c"
 
     def label_bars(ax: Any, bars: Any, fmt: str) -> None:
         for bar in bars:
@@ -108,7 +108,11 @@ def draw(result: dict[str, Any], path: Path) -> Path | None:
     ax = axes[1][2]
     rows = [r for r in f["scaling"]["rows"] if not r["enqueue"]]
     threads = [r["threads"] for r in rows]
-    ax.plot(threads, [r["ratio"] for r in rows], "o-", color=blue, label="caller overhead ratio")
+    ax.plot(threads, [r["ratio"] for r in rows], "o-", color=blue, label="VLogsSink ÷ no-op")
+    control = [r.get("control_ratio") for r in rows]
+    if all(c is not None for c in control):
+        burn = f["scaling"].get("control_burn_us") or 0.0
+        ax.plot(threads, control, "o:", color=green, label=f"control: {burn:.1f} µs spin ÷ no-op")
     enq = [r for r in f["scaling"]["rows"] if r["enqueue"]]
     if enq:
         ax.plot([1], [enq[0]["ratio"]], "s", color=orange, label="enqueue=True")
