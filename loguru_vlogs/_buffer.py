@@ -32,6 +32,13 @@ YIELD_INTERVAL = 0.001
 #: No yielding for this many seconds after a record from another thread than the last one.
 SHARED_HOLD = 0.1
 
+#: How long a yield sleeps. What matters is that the thread really sleeps, so that the woken
+#: worker takes the GIL first: Linux rounds 1 µs up to its timer slack (~70 µs in all here),
+#: while ``sleep(0)`` returns at once on Python 3.10 and the worker still starves. Python 3.10
+#: on Windows rounds any sleep up to a millisecond or more: there ``sleep(0)`` gives up the
+#: time slice instead.
+_YIELD_SLEEP = 0.0 if sys.platform == "win32" and sys.version_info < (3, 11) else 1e-6
+
 #: ``sys._is_gil_enabled`` (3.13+); a free-threaded build may re-enable the GIL at run time.
 _gil_enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
 
@@ -132,8 +139,8 @@ class Buffer:
             # The worker is a batch or more behind and not backing off. A logging thread that
             # releases the GIL for an instant more often than every 5 ms (loguru stats a
             # source file per traceback, say) takes it back before the waiting worker wakes:
-            # the worker then starves for seconds and the buffer overflows. A sleep(0)
-            # (~70 µs with Linux's timer slack) lets it run meanwhile.
+            # the worker then starves for seconds and the buffer overflows. A short sleep
+            # (_YIELD_SLEEP) lets it run meanwhile.
             now = time.monotonic()
             if now >= self._next_yield and now >= self._shared_until:
                 # Only while one thread logs: we are inside loguru's handler lock, and
@@ -141,7 +148,7 @@ class Buffer:
                 # (measured with 2 threads: 20 µs per call became 30-40 µs).
                 self._next_yield = now + YIELD_INTERVAL
                 if _gil_enabled():  # a free-threaded build has no GIL to hand over
-                    time.sleep(0)
+                    time.sleep(_YIELD_SLEEP)
         return dropped
 
     def take(self, max_records: int, max_bytes: int) -> list[bytes]:

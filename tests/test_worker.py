@@ -320,7 +320,7 @@ def test_take_gives_one_oversize_line_alone() -> None:
 def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Past batch_size (worker behind), put() sleeps(0) once per YIELD_INTERVAL; never while
+    """Past batch_size (worker behind), put() sleeps briefly once per YIELD_INTERVAL; never while
     the worker backs off, never with less than a batch buffered, never for SHARED_HOLD
     after a record from another thread."""
     from loguru_vlogs import _buffer
@@ -334,16 +334,16 @@ def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
         buffer.put(line(i))
     assert [] == sleeps  # up to a batch: the worker is not behind
     buffer.put(line(10))
-    assert [0] == sleeps
+    assert [_buffer._YIELD_SLEEP] == sleeps
     buffer.put(line(11))
-    assert [0] == sleeps  # same instant: within the interval
+    assert [_buffer._YIELD_SLEEP] == sleeps  # same instant: within the interval
     clock[0] += _buffer.YIELD_INTERVAL
     buffer.put(line(12))
-    assert [0, 0] == sleeps
+    assert [_buffer._YIELD_SLEEP] * 2 == sleeps
     buffer.worker_resting = True  # backing off: it needs no GIL
     clock[0] += 1.0
     buffer.put(line(13))
-    assert [0, 0] == sleeps
+    assert [_buffer._YIELD_SLEEP] * 2 == sleeps
     buffer.worker_resting = False
     # A second logging thread: we would yield inside loguru's handler lock, to it.
     clock[0] += 1.0
@@ -351,10 +351,10 @@ def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
     buffer.put(line(15), writer=2)
     clock[0] += _buffer.SHARED_HOLD / 2
     buffer.put(line(16), writer=2)
-    assert [0, 0] == sleeps
+    assert [_buffer._YIELD_SLEEP] * 2 == sleeps
     clock[0] += _buffer.SHARED_HOLD / 2
     buffer.put(line(17), writer=2)  # one writer again for SHARED_HOLD
-    assert [0, 0, 0] == sleeps
+    assert [_buffer._YIELD_SLEEP] * 3 == sleeps
     assert 18 == len(buffer.lines)
 
 
@@ -389,4 +389,4 @@ def test_without_a_gil_callers_do_not_yield(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(_buffer, "_gil_enabled", lambda: True)
     buffer._next_yield = 0.0
     buffer.put(line(50))
-    assert [0] == sleeps
+    assert [_buffer._YIELD_SLEEP] == sleeps
