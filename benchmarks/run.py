@@ -265,6 +265,20 @@ def _wait_timeout(n: int) -> float:
     return 60.0 + n / 2000.0
 
 
+@contextlib.contextmanager
+def gil_yields_off() -> Iterator[None]:
+    """VLogsSink with its GIL yields turned off (what it did before they existed): the
+    "before" of an A/B in the same run. Private API, benchmark only."""
+    from loguru_vlogs import _buffer
+
+    saved = _buffer._gil_enabled
+    _buffer._gil_enabled = lambda: False
+    try:
+        yield
+    finally:
+        _buffer._gil_enabled = saved
+
+
 def throughput_vlogs(
     rx: Receiver, n: int, threads: int = 1, enqueue: bool = False
 ) -> dict[str, Any]:
@@ -277,6 +291,7 @@ def throughput_vlogs(
     start = time.monotonic()
     timed_burst(mix.burst, n, threads)
     calls_done = time.monotonic()
+    sent_while_logging = sink.stats()["sent"]
     logger.complete()  # VLogsSink: returns once the server accepted everything
     found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
     logger.remove()
@@ -287,6 +302,7 @@ def throughput_vlogs(
         "stored": found,
         "records": n,
         "tail_ms": (seen - calls_done) * 1e3,
+        "sent_while_logging": sent_while_logging / n,
     }
 
 
@@ -362,8 +378,9 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "records": runs[0]["records"],
         "complete": all(r["stored"] >= r["records"] for r in runs),
     }
-    if "tail_ms" in runs[0]:
-        out["tail_ms"] = median([r["tail_ms"] for r in runs])
+    for key in ("tail_ms", "sent_while_logging"):
+        if key in runs[0]:
+            out[key] = median([r[key] for r in runs])
     return out
 
 
@@ -374,12 +391,14 @@ def throughput_figure(
     ``serialize=True`` to a file; repetitions interleaved."""
     n, reps = sizes.throughput_records, sizes.throughput_reps
     handler_ok = _have("vlogs_handler")
-    names = ["vlogs", "file"]
+    names = ["vlogs", "vlogs_gil_yields_off", "file"]
     if handler_ok:
         names += ["victorialogs_handler", "victorialogs_handler_via_loguru"]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     for _ in range(reps):
         runs["vlogs"].append(throughput_vlogs(rx, n))
+        with gil_yields_off():
+            runs["vlogs_gil_yields_off"].append(throughput_vlogs(rx, n))
         if handler_ok:
             runs["victorialogs_handler"].append(throughput_handler(rx, n))
             runs["victorialogs_handler_via_loguru"].append(throughput_handler_via_loguru(rx, n))
@@ -389,6 +408,7 @@ def throughput_figure(
         "receiver": rx.kind,
         "receiver_description": rx.description,
         "vlogs": _median_run(runs["vlogs"]),
+        "vlogs_gil_yields_off": _median_run(runs["vlogs_gil_yields_off"]),
         "loguru_serialize_file": _median_run(runs["file"]) if with_file else None,
         "victorialogs_handler": None,
         "victorialogs_handler_via_loguru": None,
@@ -718,11 +738,41 @@ def _burn(microseconds: float) -> Callable[[object], None]:
     return sink
 
 
+def write_time_us(url: str, n: int, reps: int) -> float:
+    """Median µs spent inside ``VLogsSink.write`` per record (one thread): the time loguru's
+    handler lock is held for it. The worker's share of the GIL is not in it."""
+    sink = VLogsSink(url, **_QUIET)
+    clock = time.perf_counter
+    spent = [0.0]
+
+    class Timed:
+        def write(self, message: object) -> None:
+            start = clock()
+            sink.write(message)  # type: ignore[arg-type]
+            spent[0] += clock() - start
+
+    mix = LoguruMix(logger)
+    samples = []
+    for _ in range(reps):
+        logger.remove()
+        logger.add(Timed(), backtrace=False, diagnose=False)
+        mix.burst(0, min(200, n))
+        logger.complete()
+        spent[0] = 0.0
+        mix.burst(0, n)
+        samples.append(spent[0] / n * 1e6)
+        sink.drain(30.0)
+    logger.remove()
+    sink.close()
+    return median(samples)
+
+
 def control_overhead(n: int, pairs: int, threads: int, burn_us: float) -> dict[str, Any]:
     """Caller overhead of a sink that only burns ``burn_us`` µs of CPU, vs the no-op sink.
 
-    At one thread it costs what VLogsSink costs; at 4-8 it shows what loguru's per-handler
-    lock does to any sink that spends that long in write().
+    ``burn_us`` is the time VLogsSink spends inside write() (under loguru's per-handler
+    lock); at 4-8 threads the control shows what that lock does to any sink holding it that
+    long.
     """
     mix = LoguruMix(logger)
     samples: dict[str, list[float]] = {"burn": [], "noop": []}
@@ -750,13 +800,11 @@ def scaling_figure(rx: Receiver, sizes: Sizes) -> dict[str, Any]:
     n, reps = sizes.scaling_records, sizes.scaling_pairs
     rows: list[dict[str, Any]] = []
     configs = [(t, False) for t in THREADS] + [(1, True)]
-    burn_us: float | None = None
+    burn_us = write_time_us(rx.url, n, reps)
     for threads, enqueue in configs:
         overhead = caller_overhead(rx.url, n, reps, threads=threads, enqueue=enqueue)
         control: dict[str, Any] = {}
         if not enqueue:
-            if burn_us is None:  # VLogsSink's own cost per record at one thread
-                burn_us = max(0.0, overhead["vlogs_us"] - overhead["noop_us"])
             control = control_overhead(n, reps, threads, burn_us)
         rates = [
             throughput_vlogs(rx, sizes.throughput_records, threads=threads, enqueue=enqueue)
@@ -876,7 +924,14 @@ def table(result: dict[str, Any]) -> str:
             (
                 "  tail: last call → all stored, ms",
                 _n(t["vlogs"].get("tail_ms"), 0),
+                f"GIL yields off: {_n(t['vlogs_gil_yields_off'].get('tail_ms'), 0)}",
                 "",
+            ),
+            (
+                "  sent while logging, %",
+                _n(100 * t["vlogs"]["sent_while_logging"], 0),
+                f"GIL yields off: {_n(100 * t['vlogs_gil_yields_off']['sent_while_logging'], 0)}"
+                f" (records/s {_n(_rps(t['vlogs_gil_yields_off']), 0)})",
                 "",
             ),
             (
@@ -952,7 +1007,7 @@ def table(result: dict[str, Any]) -> str:
         "",
         f"7 scaling ({sc['receiver']} receiver)",
         "threads  enqueue  VLogsSink µs/call  no-op µs/call  ratio  CPU ratio  records/s"
-        f"  control ({_n(sc.get('control_burn_us'), 1)} µs burn) ratio",
+        f"  control ({_n(sc.get('control_burn_us'), 1)} µs spin) ratio",
     ]
     for r in sc["rows"]:
         lines.append(

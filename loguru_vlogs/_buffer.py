@@ -29,8 +29,14 @@ DROP_REASONS = (
 
 #: With a batch or more waiting, callers yield the GIL at most once per this many seconds.
 YIELD_INTERVAL = 0.001
-#: No yielding for this many seconds after a record from another thread than the last one.
+#: Threads interleave when the writing thread changes SHARED_SWITCHES times within
+#: SWITCH_WINDOW seconds; callers then do not yield for SHARED_HOLD seconds. (A thread that
+#: logs now and then beside a busy one changes it twice per record: that is not interleaving.)
+SHARED_SWITCHES = 4
+SWITCH_WINDOW = 0.05
 SHARED_HOLD = 0.1
+#: A request running longer than this despite the yields waits for the server, not the GIL.
+SEND_PATIENCE = 0.1
 
 #: How long a yield sleeps. What matters is that the thread really sleeps, so that the woken
 #: worker takes the GIL first: Linux rounds 1 µs up to its timer slack (~70 µs in all here),
@@ -73,11 +79,15 @@ class Buffer:
         self._block_timeout = block_timeout
         self._batch_size = batch_size
         self._batch_bytes = batch_bytes
-        #: set by the worker while it backs off (it then needs no GIL); read without the
-        #: lock: a stale value only adds or skips one yield
+        # Set by the worker, read without the lock (a stale value only adds or skips one yield):
+        #: True while it backs off or has no thread (it then needs no GIL)
         self.worker_resting = False
+        #: monotonic time its current request started, 0.0 when it is not sending
+        self.worker_sending_since = 0.0
         self._next_yield = 0.0
         self._writer = 0
+        self._switches = 0
+        self._switch_window_end = 0.0
         self._shared_until = 0.0
 
     def count_drop(self, reason: str, n: int = 1) -> None:
@@ -95,8 +105,7 @@ class Buffer:
         ``writer`` identifies the calling thread (``threading.get_ident()``).
         """
         if writer != self._writer:
-            self._writer = writer
-            self._shared_until = time.monotonic() + SHARED_HOLD
+            self._writer_changed(writer)
         size = len(line)
         dropped = None
         lines = self.lines
@@ -135,21 +144,45 @@ class Buffer:
                 # Only when a threshold is crossed: a worker busy sending re-checks the
                 # buffer before it waits again, so waking it on every put would be wasted.
                 self.cond.notify_all()
-        if n > self._batch_size and not self.worker_resting:
-            # The worker is a batch or more behind and not backing off. A logging thread that
-            # releases the GIL for an instant more often than every 5 ms (loguru stats a
-            # source file per traceback, say) takes it back before the waiting worker wakes:
-            # the worker then starves for seconds and the buffer overflows. A short sleep
-            # (_YIELD_SLEEP) lets it run meanwhile.
-            now = time.monotonic()
-            if now >= self._next_yield and now >= self._shared_until:
-                # Only while one thread logs: we are inside loguru's handler lock, and
-                # handing the GIL to another logging thread would queue it behind that lock
-                # (measured with 2 threads: 20 µs per call became 30-40 µs).
-                self._next_yield = now + YIELD_INTERVAL
-                if _gil_enabled():  # a free-threaded build has no GIL to hand over
-                    time.sleep(_YIELD_SLEEP)
+        if (n >= self._batch_size or nbytes >= self._batch_bytes) and not self.worker_resting:
+            self._maybe_yield()
         return dropped
+
+    # -- keeping the worker from starving ------------------------------------------------------
+    #
+    # A logging thread that releases the GIL for an instant more often than every 5 ms
+    # (loguru stats a source file for each traceback it formats; small reads do the same)
+    # takes it straight back before the worker, woken to take it, gets there: CPython hands
+    # the GIL to a waiting thread only after its 5 ms switch interval, and every release
+    # restarts that wait. The worker then starves for seconds and the buffer overflows. So
+    # while a batch or more waits, callers sleep briefly now and then to let it run.
+
+    def _writer_changed(self, writer: int) -> None:
+        now = time.monotonic()
+        self._writer = writer
+        if now >= self._switch_window_end:
+            self._switch_window_end = now + SWITCH_WINDOW
+            self._switches = 0
+        self._switches += 1
+        if self._switches >= SHARED_SWITCHES:
+            self._shared_until = now + SHARED_HOLD
+
+    def _maybe_yield(self) -> None:
+        now = time.monotonic()
+        if now < self._next_yield:
+            return
+        if now < self._shared_until:
+            # Threads interleave. We are inside loguru's handler lock: handing the GIL to
+            # another logging thread would queue it behind that lock (measured with 2
+            # threads: 20 µs per call became 30-40 µs), and threads blocking on that lock
+            # give the worker its turns anyway.
+            return
+        started = self.worker_sending_since
+        if started and now - started > SEND_PATIENCE:
+            return  # the request waits for the server: yielding would not speed it up
+        self._next_yield = now + YIELD_INTERVAL
+        if _gil_enabled():  # a free-threaded build has no GIL to hand over
+            time.sleep(_YIELD_SLEEP)
 
     def take(self, max_records: int, max_bytes: int) -> list[bytes]:
         """Pop a batch from the left: up to ``max_records`` lines, and ``max_bytes`` once one is in.

@@ -201,11 +201,13 @@ class Worker:
 
     def _run(self) -> None:
         mute_thread(threading.get_ident())
+        self.buffer.worker_resting = False
         try:
             self._loop(inline=False)
         except BaseException as exc:  # noqa: BLE001 - the worker must report, never die silently
             self._warn.warn("worker", f"worker thread failed: {type(exc).__name__}: {exc}")
         finally:
+            self.buffer.worker_resting = True  # no thread: callers have nobody to yield to
             unmute_thread(threading.get_ident())
 
     def _loop(self, *, inline: bool) -> None:
@@ -343,7 +345,11 @@ class Worker:
         if self._transport is None:
             self._transport = self._transport_factory()
         endpoint = self.settings.endpoints[index]
-        return self._transport.send(endpoint, payload, self._headers[index], timeout)
+        self.buffer.worker_sending_since = time.monotonic()
+        try:
+            return self._transport.send(endpoint, payload, self._headers[index], timeout)
+        finally:
+            self.buffer.worker_sending_since = 0.0
 
     def _next_attempt(self, batch: list[bytes] | None, started: float) -> tuple[int, float] | None:
         """``(endpoint, timeout)`` of the next try, after any backoff; None when resolved.

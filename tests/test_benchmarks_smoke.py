@@ -95,6 +95,8 @@ def test_json_has_every_figure_as_a_number(quick_run: QuickRun) -> None:
         "caller ratio": f["caller_overhead"]["ratio"],
         "throughput vlogs": f["throughput"]["vlogs"]["rps"],
         "throughput tail": f["throughput"]["vlogs"]["tail_ms"],
+        "sent while logging": f["throughput"]["vlogs"]["sent_while_logging"],
+        "same, GIL yields off": f["throughput"]["vlogs_gil_yields_off"]["sent_while_logging"],
         "throughput file": f["throughput"]["loguru_serialize_file"]["rps"],
         "memory per record": f["memory"]["rss_bytes_per_record"],
         "memory line": f["memory"]["line_bytes"],
@@ -128,7 +130,12 @@ def test_throughput_runs_deliver_every_record(quick_run: QuickRun) -> None:
         f"{key}/{name}": run
         for key in ("throughput", "throughput_null_receiver")
         if key in f
-        for name in ("vlogs", "victorialogs_handler", "victorialogs_handler_via_loguru")
+        for name in (
+            "vlogs",
+            "vlogs_gil_yields_off",
+            "victorialogs_handler",
+            "victorialogs_handler_via_loguru",
+        )
         if f[key].get(name) is not None
         for run in [f[key][name]]
     }

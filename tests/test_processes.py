@@ -16,9 +16,11 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -248,18 +250,56 @@ def test_threads_logging_while_complete_loops_lose_nothing_uncounted(
     assert (0, 0) == (result["buffered"], result["in_flight"])
 
 
-def test_a_thread_logging_flat_out_does_not_starve_the_worker(server: FakeVictoriaLogs) -> None:
-    """A logging loop that releases the GIL for an instant every few records (loguru's
-    traceback formatting stats a file) re-takes it before the waiting worker wakes: without
-    the sink yielding, nothing was sent until the loop ended (0 of 20 000 here)."""
+class CountingReceiver:
+    """Answers every insert at once and only counts its lines: unlike the pure-Python fake
+    (~20 000 rows/s), it never limits how fast a worker can ship."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        counts = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = zlib.decompress(body, 47)
+                counts.lines += body.count(b"\n") + 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_thread_logging_flat_out_does_not_starve_the_worker() -> None:
+    """A loop logging flat out with 1 % exceptions: formatting a traceback, loguru stats the
+    source file, releasing the GIL for an instant, and CPython hands it straight back to the
+    logging thread. Without the sink's yields the worker got few turns (the scenario with
+    yield_gil=False sent 2 200-3 000 of 20 000 while the loop ran, on Python 3.10, 3.11 and
+    3.13 here); with them it keeps pace (19 500-19 700)."""
     n = 20_000
-    run = run_scenario("busy_thread", server.url, n=n, stat_every=50)
+    receiver = CountingReceiver()
+    try:
+        run = run_scenario("busy_thread", receiver.url, n=n, exc_every=100)
+    finally:
+        receiver.close()
     result = run.result
-    assert (n, 0) == (result["sent"], result["dropped_total"])
-    # Batches went out while the loop ran (how many is bounded by the pure-Python receiver,
-    # ~20 000 rows/s; starved, the worker sent none).
-    assert result["sent_while_logging"] >= 5 * 200, result
-    assert expected(n, ["busy"]) == arrived(server)
+    assert (n, 0, n) == (result["sent"], result["dropped_total"], receiver.lines)
+    assert result["sent_while_logging"] >= n // 2, result
 
 
 @pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest", "block"])

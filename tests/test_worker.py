@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -317,76 +318,157 @@ def test_take_gives_one_oversize_line_alone() -> None:
         assert [b"z"] == buffer.take(10, 1024)
 
 
-def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Past batch_size (worker behind), put() sleeps briefly once per YIELD_INTERVAL; never while
-    the worker backs off, never with less than a batch buffered, never for SHARED_HOLD
-    after a record from another thread."""
+class FakeClock:
+    """Stands in for the ``time`` module of ``loguru_vlogs._buffer``: a settable clock, and
+    ``sleep`` records its argument instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
     from loguru_vlogs import _buffer
 
-    clock = [100.0]
-    sleeps: list[float] = []
-    monkeypatch.setattr(_buffer.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(_buffer.time, "sleep", sleeps.append)
+    fake = FakeClock()
+    monkeypatch.setattr(_buffer, "time", fake)  # this module's name only, not the real module
+    return fake
+
+
+def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(clock: FakeClock) -> None:
+    """With a batch or more waiting, put() sleeps briefly at most once per YIELD_INTERVAL;
+    not with less than a batch, not while the worker backs off."""
+    from loguru_vlogs import _buffer
+
     buffer = make_buffer(1000, batch_size=10)
-    for i in range(10):
+    for i in range(9):
         buffer.put(line(i))
-    assert [] == sleeps  # up to a batch: the worker is not behind
+    assert [] == clock.sleeps  # less than a batch: the worker is not behind
+    buffer.put(line(9))
+    assert [_buffer._YIELD_SLEEP] == clock.sleeps
     buffer.put(line(10))
-    assert [_buffer._YIELD_SLEEP] == sleeps
+    assert 1 == len(clock.sleeps)  # same instant: within the interval
+    clock.now += _buffer.YIELD_INTERVAL
     buffer.put(line(11))
-    assert [_buffer._YIELD_SLEEP] == sleeps  # same instant: within the interval
-    clock[0] += _buffer.YIELD_INTERVAL
-    buffer.put(line(12))
-    assert [_buffer._YIELD_SLEEP] * 2 == sleeps
+    assert 2 == len(clock.sleeps)
     buffer.worker_resting = True  # backing off: it needs no GIL
-    clock[0] += 1.0
-    buffer.put(line(13))
-    assert [_buffer._YIELD_SLEEP] * 2 == sleeps
-    buffer.worker_resting = False
-    # A second logging thread: we would yield inside loguru's handler lock, to it.
-    clock[0] += 1.0
-    buffer.put(line(14), writer=2)
-    buffer.put(line(15), writer=2)
-    clock[0] += _buffer.SHARED_HOLD / 2
-    buffer.put(line(16), writer=2)
-    assert [_buffer._YIELD_SLEEP] * 2 == sleeps
-    clock[0] += _buffer.SHARED_HOLD / 2
-    buffer.put(line(17), writer=2)  # one writer again for SHARED_HOLD
-    assert [_buffer._YIELD_SLEEP] * 3 == sleeps
-    assert 18 == len(buffer.lines)
+    clock.now += 1.0
+    buffer.put(line(12))
+    assert 2 == len(clock.sleeps)
+    assert 13 == len(buffer.lines)
 
 
-def test_the_worker_says_it_rests_only_while_backing_off() -> None:
-    """worker_resting (callers then skip yielding the GIL) is set during a backoff only."""
+def test_batch_bytes_waiting_count_as_a_batch(clock: FakeClock) -> None:
+    """Large records: batch_bytes fills before batch_size, and that is a batch waiting too."""
+    buffer = Buffer(
+        max_records=1000,
+        max_bytes=10**9,
+        overflow="drop_oldest",
+        block_timeout=0,
+        batch_size=500,
+        batch_bytes=1024,
+    )
+    buffer.put(b"x" * 1000)
+    assert [] == clock.sleeps
+    buffer.put(b"x" * 100)
+    assert 1 == len(clock.sleeps)
+
+
+def test_interleaving_threads_stop_the_yields_and_a_lone_extra_record_does_not(
+    clock: FakeClock,
+) -> None:
+    """Threads taking turns (SHARED_SWITCHES changes of writer within SWITCH_WINDOW) stop the
+    yields for SHARED_HOLD: we would hand the GIL to a thread that then queues behind
+    loguru's handler lock. A record now and then from a second thread changes nothing."""
+    from loguru_vlogs import _buffer
+
+    buffer = make_buffer(1000, batch_size=1)
+    step = _buffer.YIELD_INTERVAL
+    buffer.put(line(0), writer=1)  # the first writer: no interleaving yet
+    assert 1 == len(clock.sleeps)
+    for i in range(3):  # a heartbeat thread logs once per window beside the busy one
+        clock.now += _buffer.SWITCH_WINDOW
+        buffer.put(line(i), writer=2)
+        buffer.put(line(i), writer=1)
+    assert 1 + 3 == len(clock.sleeps)  # one yield per put past the interval: still yielding
+    clock.now += _buffer.SWITCH_WINDOW
+    for writer in (2, 1, 2, 1):  # now they interleave
+        clock.now += step
+        buffer.put(line(0), writer=writer)
+    yields = len(clock.sleeps)
+    clock.now += _buffer.SHARED_HOLD / 2
+    buffer.put(line(0), writer=1)
+    assert yields == len(clock.sleeps)
+    clock.now += _buffer.SHARED_HOLD
+    buffer.put(line(0), writer=1)  # one writer again for SHARED_HOLD
+    assert yields + 1 == len(clock.sleeps)
+
+
+def test_a_request_waiting_for_the_server_stops_the_yields(clock: FakeClock) -> None:
+    """Past SEND_PATIENCE in one request, the worker waits for the server, not for the GIL."""
+    from loguru_vlogs import _buffer
+
+    buffer = make_buffer(1000, batch_size=1)
+    buffer.worker_sending_since = clock.now
+    buffer.put(line(0))
+    assert 1 == len(clock.sleeps)  # a request just started: it may need the GIL
+    clock.now += _buffer.SEND_PATIENCE + _buffer.YIELD_INTERVAL
+    buffer.put(line(1))
+    assert 1 == len(clock.sleeps)
+    buffer.worker_sending_since = 0.0  # the answer came
+    buffer.put(line(2))
+    assert 2 == len(clock.sleeps)
+
+
+def test_without_a_gil_callers_do_not_yield(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A free-threaded build (sys._is_gil_enabled() is False) has no GIL to hand over."""
+    from loguru_vlogs import _buffer
+
+    monkeypatch.setattr(_buffer, "_gil_enabled", lambda: False)
+    buffer = make_buffer(1000, batch_size=10)
+    for i in range(50):
+        clock.now += _buffer.YIELD_INTERVAL
+        buffer.put(line(i))
+    assert [] == clock.sleeps
+    monkeypatch.setattr(_buffer, "_gil_enabled", lambda: True)
+    clock.now += _buffer.YIELD_INTERVAL
+    buffer.put(line(50))
+    assert 1 == len(clock.sleeps)
+
+
+def test_the_worker_rests_while_backing_off_and_when_its_thread_ends() -> None:
+    """worker_resting (callers then skip yielding) is set during a backoff and once the
+    thread is gone; worker_sending_since is set during a request only."""
     transport = FakeTransport([Outcome(status=503)])
     worker, buffer = make_worker(
         transport, backoff_base=30.0, backoff_max=30.0, flush_interval=0.01
     )
+    seen_sending: list[float] = []
+    send = transport.send
+
+    def spying_send(*args: Any) -> Outcome:
+        seen_sending.append(buffer.worker_sending_since)
+        return send(*args)
+
+    transport.send = spying_send  # type: ignore[method-assign]
     worker.start()
     assert not buffer.worker_resting
     buffer.put(line(1))
     assert wait_for(lambda: buffer.worker_resting, timeout=2.0)
     assert 1 == transport.attempts
+    assert 0.0 == buffer.worker_sending_since
     assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
-    assert wait_for(lambda: not buffer.worker_resting, timeout=2.0)
+    assert 2 == transport.attempts
+    assert all(since > 0 for since in seen_sending)
+    assert 0.0 == buffer.worker_sending_since
     worker.stop(time.monotonic() + 1)
-    assert not buffer.worker_resting
-
-
-def test_without_a_gil_callers_do_not_yield(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A free-threaded build (sys._is_gil_enabled() is False) has no GIL to hand over."""
-    from loguru_vlogs import _buffer
-
-    sleeps: list[float] = []
-    monkeypatch.setattr(_buffer.time, "sleep", sleeps.append)
-    monkeypatch.setattr(_buffer, "_gil_enabled", lambda: False)
-    buffer = make_buffer(1000, batch_size=10)
-    for i in range(50):
-        buffer.put(line(i))
-    assert [] == sleeps
-    monkeypatch.setattr(_buffer, "_gil_enabled", lambda: True)
-    buffer._next_yield = 0.0
-    buffer.put(line(50))
-    assert [_buffer._YIELD_SLEEP] == sleeps
+    assert buffer.worker_resting

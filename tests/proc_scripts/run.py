@@ -322,18 +322,33 @@ def threads(
     return result
 
 
-def busy_thread(url: str, n: int, stat_every: int) -> dict[str, Any]:
-    """The main thread logs ``n`` records flat out, releasing the GIL for an instant every
-    ``stat_every`` records (as loguru does when it formats a traceback: it stats the source
-    file). Reports how much the worker delivered while the loop ran."""
+def _raised() -> BaseException:
+    try:
+        raise ValueError("card declined")
+    except ValueError as exc:
+        return exc
+
+
+def busy_thread(url: str, n: int, exc_every: int, yield_gil: bool = True) -> dict[str, Any]:
+    """The main thread logs ``n`` records flat out, one in ``exc_every`` with an exception:
+    formatting its traceback, loguru stats the source file and so releases the GIL for an
+    instant. Reports how much the worker delivered while the loop ran. ``yield_gil=False``
+    turns the sink's GIL yields off (to check that this scenario starves the worker then)."""
+    if not yield_gil:
+        from loguru_vlogs import _buffer
+
+        _buffer._gil_enabled = lambda: False
     sink = VLogsSink(url, batch_size=200, flush_interval=0.05, warn_interval=3600.0)
-    logger.add(sink, format="{message}")
+    logger.add(sink, format="{message}", backtrace=False, diagnose=False)
     pid = os.getpid()
+    error = _raised()
     started = time.monotonic()
     for i in range(n):
-        logger.info("record {} from busy", i, who="busy", i=i, pid=pid)
-        if i % stat_every == 0:
-            os.stat(__file__)
+        log = logger.bind(who="busy", i=i, pid=pid)
+        if i % exc_every == exc_every - 1:
+            log.opt(exception=error).error("record {} from busy failed", i)
+        else:
+            log.info("record {} from busy", i)  # noqa: PLE1205 - loguru's {} style
     sent_while_logging = sink.stats()["sent"]
     logging_elapsed = time.monotonic() - started
     logger.complete()
