@@ -35,8 +35,10 @@ YIELD_INTERVAL = 0.001
 SHARED_SWITCHES = 4
 SWITCH_WINDOW = 0.05
 SHARED_HOLD = 0.1
-#: A request running longer than this despite the yields waits for the server, not the GIL.
+#: A request running longer than this despite the yields waits for the server, not the GIL:
+#: callers then yield only once per SLOW_YIELD_INTERVAL (its answer still needs the GIL).
 SEND_PATIENCE = 0.1
+SLOW_YIELD_INTERVAL = 0.01
 
 #: How long a yield sleeps. What matters is that the thread really sleeps, so that the woken
 #: worker takes the GIL first: Linux rounds 1 µs up to its timer slack (~70 µs in all here),
@@ -179,8 +181,10 @@ class Buffer:
             return
         started = self.worker_sending_since
         if started and now - started > SEND_PATIENCE:
-            return  # the request waits for the server: yielding would not speed it up
-        self._next_yield = now + YIELD_INTERVAL
+            # The request waits for the server: frequent yields would not speed it up.
+            self._next_yield = now + SLOW_YIELD_INTERVAL
+        else:
+            self._next_yield = now + YIELD_INTERVAL
         if _gil_enabled():  # a free-threaded build has no GIL to hand over
             time.sleep(_YIELD_SLEEP)
 

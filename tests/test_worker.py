@@ -411,8 +411,9 @@ def test_interleaving_threads_stop_the_yields_and_a_lone_extra_record_does_not(
     assert yields + 1 == len(clock.sleeps)
 
 
-def test_a_request_waiting_for_the_server_stops_the_yields(clock: FakeClock) -> None:
-    """Past SEND_PATIENCE in one request, the worker waits for the server, not for the GIL."""
+def test_a_request_waiting_for_the_server_slows_the_yields_down(clock: FakeClock) -> None:
+    """Past SEND_PATIENCE in one request, the worker waits for the server, not for the GIL:
+    one yield per SLOW_YIELD_INTERVAL then (enough for it to read the answer)."""
     from loguru_vlogs import _buffer
 
     buffer = make_buffer(1000, batch_size=1)
@@ -421,10 +422,24 @@ def test_a_request_waiting_for_the_server_stops_the_yields(clock: FakeClock) -> 
     assert 1 == len(clock.sleeps)  # a request just started: it may need the GIL
     clock.now += _buffer.SEND_PATIENCE + _buffer.YIELD_INTERVAL
     buffer.put(line(1))
-    assert 1 == len(clock.sleeps)
-    buffer.worker_sending_since = 0.0  # the answer came
-    buffer.put(line(2))
     assert 2 == len(clock.sleeps)
+    slow = clock.now + _buffer.SLOW_YIELD_INTERVAL
+    while clock.now + _buffer.YIELD_INTERVAL < slow:
+        clock.now += _buffer.YIELD_INTERVAL
+        buffer.put(line(2))
+    assert 2 == len(clock.sleeps)  # a whole slow interval without a yield
+    clock.now = slow
+    buffer.put(line(3))
+    assert 3 == len(clock.sleeps)
+    buffer.worker_sending_since = 0.0  # the answer came: back to one per YIELD_INTERVAL
+    clock.now += _buffer.YIELD_INTERVAL
+    buffer.put(line(4))
+    assert 3 == len(clock.sleeps)  # still inside the slow interval set by the last yield
+    clock.now += _buffer.SLOW_YIELD_INTERVAL
+    buffer.put(line(5))
+    clock.now += _buffer.YIELD_INTERVAL
+    buffer.put(line(6))
+    assert 5 == len(clock.sleeps)
 
 
 def test_without_a_gil_callers_do_not_yield(
