@@ -429,6 +429,31 @@ def throughput_figure(
     return result
 
 
+def sustained_figure(rx: Receiver, n: int) -> dict[str, Any]:
+    """One thread logs ``n`` records flat out (1.5x the default 100 000-record buffer), with
+    the sink's GIL yields on and off: how much was sent while logging, how much dropped."""
+    out: dict[str, Any] = {"records": n, "receiver": rx.kind}
+    for label in ("yields_on", "yields_off"):
+        logger.remove()
+        sink = VLogsSink(rx.url, **_QUIET)
+        logger.add(sink, backtrace=False, diagnose=False)
+        mix = LoguruMix(logger)
+        with contextlib.ExitStack() as stack:
+            if label == "yields_off":
+                stack.enter_context(gil_yields_off())
+            mix.burst(0, n)
+            while_logging = sink.stats()
+            logger.complete()
+        stats = sink.stats()
+        logger.remove()
+        out[label] = {
+            "sent_while_logging": while_logging["sent"],
+            "dropped": stats["dropped_total"],
+            "sent": stats["sent"],
+        }
+    return out
+
+
 # -- 3: memory -------------------------------------------------------------------------------------
 
 
@@ -699,6 +724,8 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
             figures["throughput_null_receiver"] = throughput_figure(
                 null, sizes, Path(tmp), with_file=False
             )
+        log("2 sustained logging, GIL yields on and off")
+        figures["sustained"] = sustained_figure(fast, sizes.memory_records * 3 // 2)
         log("3 memory")
         figures["memory"] = memory_figure(sizes.memory_records)
         log("4 wire size")
@@ -950,6 +977,17 @@ def table(result: dict[str, Any]) -> str:
                     "",
                 )
             )
+    su = f.get("sustained")
+    if su is not None:
+        on, off = su["yields_on"], su["yields_off"]
+        rows.append(
+            (
+                f"2 {su['records']:,} flat out: sent while logging / dropped",
+                f"{on['sent_while_logging']:,} / {on['dropped']:,}",
+                f"GIL yields off: {off['sent_while_logging']:,} / {off['dropped']:,}",
+                "",
+            )
+        )
     mem = f["memory"]
     rows.append(
         (

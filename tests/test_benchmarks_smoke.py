@@ -97,6 +97,8 @@ def test_json_has_every_figure_as_a_number(quick_run: QuickRun) -> None:
         "throughput tail": f["throughput"]["vlogs"]["tail_ms"],
         "sent while logging": f["throughput"]["vlogs"]["sent_while_logging"],
         "same, GIL yields off": f["throughput"]["vlogs_gil_yields_off"]["sent_while_logging"],
+        "sustained, sent": f["sustained"]["yields_on"]["sent"],
+        "sustained off, sent": f["sustained"]["yields_off"]["sent"],
         "throughput file": f["throughput"]["loguru_serialize_file"]["rps"],
         "memory per record": f["memory"]["rss_bytes_per_record"],
         "memory line": f["memory"]["line_bytes"],
