@@ -208,26 +208,24 @@ def timed_burst(burst: Callable[[int, int], None], n: int, threads: int) -> tupl
 # -- 1 and 7: caller overhead ----------------------------------------------------------------------
 
 
-def caller_overhead(
-    url: str, n: int, pairs: int, threads: int = 1, enqueue: bool = False
-) -> dict[str, Any]:
-    """µs per call with VLogsSink and with a no-op sink, in ``pairs`` back-to-back bursts.
+def paired_bursts(
+    sinks: dict[str, Callable[[], Any]], n: int, pairs: int, threads: int, enqueue: bool = False
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and process-CPU µs per call of each sink, in ``pairs`` rounds of back-to-back bursts.
 
-    Each pair times one burst of ``n`` calls with each sink (alternating which goes first);
-    the ratio is the median of the pairs' ratios, so load that drifts over seconds on a
-    shared machine hits both sides of a pair alike.
+    Each round times one burst of ``n`` calls with each sink (``sinks`` maps a name to what
+    ``logger.add`` gets), the order reversed every other round, so load that drifts over
+    seconds on a shared machine hits every sink of a round alike.
     """
     per_call = (n // threads) * threads
-    sink = VLogsSink(url, **_QUIET)
     mix = LoguruMix(logger)
-    wall: dict[str, list[float]] = {"vlogs": [], "noop": []}
-    cpu: dict[str, list[float]] = {"vlogs": [], "noop": []}
+    wall: dict[str, list[float]] = {name: [] for name in sinks}
+    cpu: dict[str, list[float]] = {name: [] for name in sinks}
+    names = list(sinks)
     for pair in range(pairs):
-        order = ("noop", "vlogs") if pair % 2 == 0 else ("vlogs", "noop")
-        for name in order:
+        for name in names if pair % 2 == 0 else names[::-1]:
             logger.remove()
-            target: Any = sink if name == "vlogs" else (lambda _message: None)
-            logger.add(target, enqueue=enqueue, backtrace=False, diagnose=False)
+            logger.add(sinks[name](), enqueue=enqueue, backtrace=False, diagnose=False)
             mix.burst(0, min(200, n))  # warm-up: worker started, connection open, caches hot
             logger.complete()
             cpu_start = time.process_time()
@@ -240,18 +238,37 @@ def caller_overhead(
             wall[name].append(w / per_call * 1e6)
             cpu[name].append(c / per_call * 1e6)
     logger.remove()
+    return wall, cpu
+
+
+def _ratio(samples: dict[str, list[float]], name: str) -> float:
+    """Median over the rounds of ``name``'s figure ÷ the no-op sink's."""
+    return median([v / o for v, o in zip(samples[name], samples["noop"], strict=True)])
+
+
+def _noop() -> Callable[[object], None]:
+    return lambda _message: None
+
+
+def caller_overhead(
+    url: str, n: int, pairs: int, threads: int = 1, enqueue: bool = False
+) -> dict[str, Any]:
+    """µs per call with VLogsSink and with a no-op sink (:func:`paired_bursts`); the ratio is
+    the median of the rounds' ratios."""
+    sink = VLogsSink(url, **_QUIET)
+    wall, cpu = paired_bursts({"noop": _noop, "vlogs": lambda: sink}, n, pairs, threads, enqueue)
     stats = sink.stats()
     return {
         "threads": threads,
         "enqueue": enqueue,
-        "records": per_call,
+        "records": (n // threads) * threads,
         "pairs": pairs,
         "vlogs_us": median(wall["vlogs"]),
         "noop_us": median(wall["noop"]),
-        "ratio": median([v / o for v, o in zip(wall["vlogs"], wall["noop"], strict=True)]),
+        "ratio": _ratio(wall, "vlogs"),
         "vlogs_cpu_us": median(cpu["vlogs"]),
         "noop_cpu_us": median(cpu["noop"]),
-        "cpu_ratio": median([v / o for v, o in zip(cpu["vlogs"], cpu["noop"], strict=True)]),
+        "cpu_ratio": _ratio(cpu, "vlogs"),
         "samples_us": wall,
         "delivered": stats["sent"],
         "dropped": stats["dropped_total"],
@@ -801,25 +818,11 @@ def control_overhead(n: int, pairs: int, threads: int, burn_us: float) -> dict[s
     lock); at 4-8 threads the control shows what that lock does to any sink holding it that
     long.
     """
-    mix = LoguruMix(logger)
-    samples: dict[str, list[float]] = {"burn": [], "noop": []}
-    per_call = (n // threads) * threads
-    for pair in range(pairs):
-        order = ("noop", "burn") if pair % 2 == 0 else ("burn", "noop")
-        for name in order:
-            logger.remove()
-            target: Any = _burn(burn_us) if name == "burn" else (lambda _message: None)
-            logger.add(target, backtrace=False, diagnose=False)
-            mix.burst(0, min(200, n))
-            wall, _ = timed_burst(mix.burst, n, threads)
-            samples[name].append(wall / per_call * 1e6)
-    logger.remove()
+    wall, _ = paired_bursts({"noop": _noop, "burn": lambda: _burn(burn_us)}, n, pairs, threads)
     return {
         "burn_us": burn_us,
-        "control_us": median(samples["burn"]),
-        "control_ratio": median(
-            [b / o for b, o in zip(samples["burn"], samples["noop"], strict=True)]
-        ),
+        "control_us": median(wall["burn"]),
+        "control_ratio": _ratio(wall, "burn"),
     }
 
 
