@@ -23,12 +23,32 @@ DEFAULT_MAX_LINE_BYTES: Final = 255 * 1024
 #: Most fields per line. The server drops rows with more than 1000 fields (counted after it
 #: flattens nested objects); the margin leaves room for ``extra_fields`` added server-side.
 DEFAULT_MAX_FIELDS: Final = 990
+#: Most distinct field names in one block of the server. It keeps the rows of a stream in blocks
+#: and drops a row -- with every later row of that block -- when the names already in the block
+#: plus the row's own field count pass this (``ignoring N rows in the block, because they
+#: contain more than 2000 unique field names``), answering 200. A block is not one request: the
+#: server gathers a second of requests before it builds blocks, and its background merges put
+#: rows of one stream and day together again (up to 2 MiB of rows a block), dropping rows then.
+SERVER_BLOCK_NAMES: Final = 2000
+#: Room for fields the server adds itself (``extra_fields``), as in DEFAULT_MAX_FIELDS.
+_SERVER_ADDED_FIELDS: Final = 10
 #: Longest key in UTF-8 bytes. A longer top-level key makes the server store the whole line as
 #: one ``_msg`` string with the ingestion time.
 MAX_KEY_BYTES: Final = 128
 #: (max age, max future) in seconds of the record times a default server stores
 #: (``-retentionPeriod=7d``; rows later than now + 2 days are dropped).
 DEFAULT_TIME_WINDOW: Final = (7 * 86400.0, 2 * 86400.0)
+
+
+def name_budget(max_fields: int) -> int:
+    """Most distinct field names one encoder ever sends (built-in and static ones included).
+
+    No block of the server can then pass :data:`SERVER_BLOCK_NAMES`, whichever of the
+    encoder's rows it holds: the names before a row are at most this many, and the row brings
+    at most ``max_fields`` (1,000 names for the default 990 fields).
+    """
+    return SERVER_BLOCK_NAMES - max_fields - _SERVER_ADDED_FIELDS
+
 
 #: Bytes (JSON, quotes included) of the longest cut marker: a value this short is never cut.
 _MIN_CUT: Final = 40

@@ -8,8 +8,11 @@ value by documented rules, flattens nested mappings itself and fits the line ins
 of VictoriaLogs. The rules as users read them are in the README ("Record fields").
 
 VictoriaLogs answers 200 and silently drops a line of 256 KiB or more, a row with more than
-1000 fields after flattening, a key longer than 128 bytes (the whole line becomes one ``_msg``)
-and rows whose time is outside its retention window. Every line produced here avoids all four.
+1000 fields after flattening, a key longer than 128 bytes (the whole line becomes one ``_msg``),
+rows whose time is outside its retention window, and rows that take a block of one stream past
+2,000 distinct field names. Every line produced here avoids all five: the last by a budget of
+distinct names per encoder (:func:`._limits.name_budget`); extras with names past it go, with
+their values, into ``extra.overflow``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ._limits import (
     _sanitize_component,
     _size_lower_bound,
     _water_level,
+    name_budget,
 )
 from ._text import _qualname, _repair, _repair_if_needed, _safe_text, _utf8_len
 from ._traceback import (
@@ -97,6 +101,7 @@ REPAIR_REASONS: Final = (
     "traceback_truncated",
     "value_truncated",
     "fields_overflow",
+    "names_overflow",
     "key_shortened",
     "key_sanitized",
     "key_deduplicated",
@@ -236,8 +241,13 @@ class RecordEncoder(_ValueRenderer):
             reserved.update(".".join(parts[:i]) for i in range(1, len(parts)))
         reserved.add("extra")
         self._reserved = frozenset(reserved)
-        # Caches of the fast path, all bounded: extra keys known to be safe as they are,
-        # tzinfo objects with whole-minute offsets, calendar days inside the time window.
+        # Every field name this encoder has sent or may send; never more than the budget, so
+        # the server's blocks of these rows stay under its limit of distinct names.
+        self._names: set[str] = set(self._fixed_paths)
+        self._name_budget = name_budget(max_fields)
+        # Caches of the fast path, all bounded: extra keys and flattened paths known to be safe
+        # as they are and within the name budget, tzinfo objects with whole-minute offsets,
+        # calendar days inside the time window.
         self._ok_keys: set[str] = set()
         self._ok_paths: set[str] = set()
         self._good_tz: set[object] = set()
@@ -393,10 +403,9 @@ class RecordEncoder(_ValueRenderer):
                 return False
             path = f"{key}.{sub}"
             if path not in ok_paths:
-                if not sub or "." in sub or not self._plain_key(path):
+                if not sub or "." in sub or not self._plain_key(path) or not self._admit(path):
                     return False
-                if len(ok_paths) < 4096:
-                    ok_paths.add(path)
+                ok_paths.add(path)
             kind = type(value)
             if kind is str or kind is int or kind is bool:
                 out[path] = value
@@ -421,10 +430,19 @@ class RecordEncoder(_ValueRenderer):
         return True
 
     def _learn_key(self, key: object) -> bool:
-        if type(key) is not str or not self._plain_key(key):
+        if type(key) is not str or not self._plain_key(key) or not self._admit(key):
             return False
-        if len(self._ok_keys) < 4096:
-            self._ok_keys.add(key)
+        self._ok_keys.add(key)
+        return True
+
+    def _admit(self, name: str) -> bool:
+        """Whether ``name`` may be sent as a field: sent before, or the name budget has room."""
+        names = self._names
+        if name in names:
+            return True
+        if len(names) >= self._name_budget:
+            return False
+        names.add(name)
         return True
 
     def _plain_key(self, key: str) -> bool:
@@ -555,6 +573,12 @@ class RecordEncoder(_ValueRenderer):
             overflow = extras[room - 1 :]
             del extras[room - 1 :]
             reasons.add("fields_overflow")
+        folded = [field for field in extras if not self._admit(field.key)]
+        if folded:
+            # New names past the budget: their values still go out, inside extra.overflow.
+            extras = [field for field in extras if field.key in self._names]
+            overflow = folded + overflow
+            reasons.add("names_overflow")
         line = self._fit(
             fields=fields,
             extras=extras,
