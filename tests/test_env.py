@@ -356,7 +356,6 @@ def test_from_env_arguments_reach_the_sink(monkeypatch: pytest.MonkeyPatch) -> N
     assert "none" == sink.settings.compression
 
 
-@pytest.mark.skipif(not hasattr(VLogsSink, "from_env"), reason="VLogsSink.from_env not wired yet")
 def test_vlogs_sink_from_env_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """VLogsSink.from_env(**overrides): the environment configures, overrides win."""
     monkeypatch.setenv("VLOGS_URL", URL)
@@ -366,7 +365,6 @@ def test_vlogs_sink_from_env_reads_the_environment(monkeypatch: pytest.MonkeyPat
     assert ("env-svc", 7) == (sink.settings.service, sink.settings.batch_size)
 
 
-@pytest.mark.skipif(not hasattr(VLogsSink, "from_env"), reason="VLogsSink.from_env not wired yet")
 def test_vlogs_sink_from_env_names_the_variable_in_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -381,8 +379,6 @@ def test_vlogs_sink_from_env_names_the_variable_in_errors(
 
 def test_the_spool_settings_reach_a_real_sink(tmp_path: Path) -> None:
     """With the sink's own spool options, the variables configure its spool."""
-    if "spool_dir" not in inspect.signature(VLogsSink).parameters:
-        pytest.skip("this VLogsSink has no disk spool")
     env = {
         "VLOGS_URL": URL,
         "VLOGS_SPOOL_DIR": str(tmp_path / "spool"),
@@ -396,8 +392,6 @@ def test_the_spool_settings_reach_a_real_sink(tmp_path: Path) -> None:
 
 def test_an_invalid_spool_setting_names_the_variable(tmp_path: Path) -> None:
     """The sink's spool validation errors are renamed after the variable too."""
-    if "spool_fsync" not in inspect.signature(VLogsSink).parameters:
-        pytest.skip("this VLogsSink has no disk spool")
     env = {"VLOGS_URL": URL, "VLOGS_SPOOL_DIR": str(tmp_path), "VLOGS_SPOOL_FSYNC": "often"}
     with pytest.raises(ValueError, match=r"^Invalid VLOGS_SPOOL_FSYNC: it should be one of "):
         sink_from_env(VLogsSink, {}, env)

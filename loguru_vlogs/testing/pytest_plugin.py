@@ -41,6 +41,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say in the session header which server ``vlogs_server`` gives the tests."""
+    binary = find_binary()
+    if binary is None:
+        required = " (required: the fixture will fail)" if require_real(config) else ""
+        return f"vlogs_server: FakeVictoriaLogs, no victoria-logs binary{required}"
+    return f"vlogs_server: real VictoriaLogs, {binary}"
+
+
 def require_real(config: pytest.Config) -> bool:
     """Whether a real server is mandatory for this run."""
     flag = os.environ.get(REQUIRE_REAL_ENV, "").strip().lower()
