@@ -152,7 +152,17 @@ _STATUS_HINTS = {
 }
 
 
-def _status_hint(status: int) -> str:
+#: VictoriaLogs answers a path it does not serve with 400 and this text (not 404).
+UNSUPPORTED_PATH = "unsupported path requested"
+
+
+def _wrong_path(status: int, body: str) -> bool:
+    return status == 404 or (status == 400 and UNSUPPORTED_PATH in body)
+
+
+def _status_hint(status: int, body: str = "") -> str:
+    if _wrong_path(status, body):
+        return _STATUS_HINTS[404]
     if status in _STATUS_HINTS:
         return _STATUS_HINTS[status]
     if status >= 500:
@@ -218,7 +228,8 @@ class _Checker:
                 report.step(
                     _WARN,
                     path,
-                    f"HTTP {answer.status} {answer.body[:200]!r}: {_status_hint(answer.status)}",
+                    f"HTTP {answer.status} {answer.body[:200]!r}: "
+                    f"{_status_hint(answer.status, answer.body)}",
                 )
         run_id = uuid.uuid4().hex[:16]
         if self._insert(report, run_id):
@@ -285,7 +296,7 @@ class _Checker:
         report.step(
             _FAIL,
             "insert",
-            f"HTTP {answer.status}{body_text} -- {_status_hint(answer.status)}",
+            f"HTTP {answer.status}{body_text} -- {_status_hint(answer.status, answer.body)}",
         )
         return False
 
@@ -303,7 +314,7 @@ class _Checker:
             except Exception as exc:  # noqa: BLE001 - every failure is diagnosed, never raised
                 report.step(_WARN, "query", diagnose(exc, self.endpoint.display, self.timeout))
                 return
-            if answer.status in (401, 403, 404, 405):
+            if answer.status in (401, 403, 405) or _wrong_path(answer.status, answer.body):
                 report.step(
                     _WARN,
                     "query",

@@ -358,8 +358,12 @@ def build_settings(
         )
     streams = tuple(_check_field_name("stream_fields", s) for s in stream_fields)
     for s in streams:
-        if "," in s:
-            raise ValueError(f"Invalid stream_fields: a name cannot contain a comma: {s!r}")
+        # The list travels comma-separated, and the server answers every request with 400
+        # when a name holds "=" or "}" (it cannot build the stream's text from it).
+        if any(char in s for char in ",=}"):
+            raise ValueError(
+                f"Invalid stream_fields: a name cannot contain ',', '=' or '}}': {s!r}"
+            )
 
     batch_size = _integer("batch_size", batch_size, minimum=1)
     batch_bytes = _integer("batch_bytes", batch_bytes, minimum=1024)

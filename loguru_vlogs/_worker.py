@@ -439,6 +439,7 @@ class Worker:
         stored = 0
         reason = None
         error = ""
+        evicted = spool.dropped.get("spool_full", 0)
         for start in range(0, len(lines), size):
             chunk = lines[start : start + size]
             try:
@@ -456,6 +457,13 @@ class Worker:
             self.counters["spooled"] += stored
         if reason is not None:
             self._warn.warn("spool", f"the spool refused records ({reason}): {error}")
+        evicted = spool.dropped.get("spool_full", 0) - evicted
+        if evicted:
+            self._warn.warn(
+                "spool_evicted",
+                f"the spool was full: {evicted} older records were deleted to make room "
+                f"(spool_full; spool_max_bytes={self.settings.spool_max_bytes})",
+            )
         self._refresh_spool()
 
     def _refresh_spool(self, *, force_zero: bool = False) -> None:

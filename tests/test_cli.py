@@ -766,3 +766,14 @@ def test_serve_runs_the_receiver_until_interrupted(tmp_path: Path) -> None:
     assert (0, b"") == (proc.returncode, err)
     (row,) = [json.loads(line) for line in data.read_text().splitlines()]
     assert ("hello", "v") == (row["_msg"], row["k"])
+
+
+def test_check_explains_a_path_the_server_does_not_serve(
+    vlogs_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base URL with a path the server does not serve (400 "unsupported path", not 404)."""
+    code, out, _ = run(["check", "--url", vlogs_server.url + "/logs"], capsys)
+    assert 1 == code
+    insert = next(line for line in out.splitlines() if line.split()[:2] == ["FAIL", "insert"])
+    assert insert.startswith('  FAIL  insert         HTTP 400: unsupported path requested: "/logs')
+    assert insert.endswith("is the URL the server's base URL (mind a proxy's path prefix)?")

@@ -54,6 +54,16 @@ def make(**kwargs: Any) -> VLogsSink:
             ValueError,
             r"^Invalid stream_fields: field name longer than 128",
         ),
+        (
+            {"stream_fields": ["a=b"]},
+            ValueError,
+            r"^Invalid stream_fields: a name cannot contain ',', '=' or '}': 'a=b'$",
+        ),
+        (
+            {"stream_fields": ("ok", "x}")},
+            ValueError,
+            r"^Invalid stream_fields: a name cannot contain ',', '=' or '}': 'x}'$",
+        ),
         ({"fields": ["a"]}, TypeError, r"^Invalid fields: it should be a mapping"),
         (
             {"fields": {"a": object()}},
