@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import urllib3
 
@@ -152,6 +154,8 @@ class Urllib3Transport:
         if settings.stream_fields:
             self._query = "?_stream_fields=" + quote_query_value(",".join(settings.stream_fields))
         tls = tls_options(settings)
+        if not settings.verify:
+            _quiet_insecure_warnings(settings)
         # retries=False: the worker owns retrying (urllib3's Retry skips POST by default and
         # would log its own warnings); redirect=False: a redirected POST loses its body.
         self._pool = urllib3.PoolManager(
@@ -177,6 +181,8 @@ class Urllib3Transport:
             )
         except urllib3.exceptions.HTTPError as exc:
             return Outcome(status=None, error=_describe(exc))
+        except Warning as exc:  # a warning turned into an error (-W error) must not kill us
+            return Outcome(status=None, error=f"{type(exc).__name__}: {exc}")
         except OSError as exc:  # pragma: no cover - urllib3 wraps socket errors; belt and braces
             return Outcome(status=None, error=f"{type(exc).__name__}: {exc}")
         text = response.data[:500].decode("utf-8", "replace").strip()
@@ -186,6 +192,22 @@ class Urllib3Transport:
 
     def close(self) -> None:
         self._pool.clear()
+
+
+def _quiet_insecure_warnings(settings: Settings) -> None:
+    """Ignore urllib3's InsecureRequestWarning for this sink's hosts (``verify=False``).
+
+    The user chose not to verify these hosts: the warning would repeat that choice on every
+    request, and with warnings as errors (``-W error``, pytest) it is raised on the worker
+    thread and stops delivery. Warnings about other hosts stay as the program set them.
+    """
+    for endpoint in settings.endpoints:
+        host = urlsplit(endpoint.base_url).hostname or ""
+        warnings.filterwarnings(
+            "ignore",
+            message=f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
+            category=urllib3.exceptions.InsecureRequestWarning,
+        )
 
 
 _POOL_PREFIX = re.compile(r"^(?:HTTPS?Connection(?:Pool)?\([^)]*\)|<[^>]*>): ")

@@ -408,6 +408,9 @@ class Worker:
                     )
                     return None
                 elif wait > 0:
+                    if batch is not None and max_elapsed is not None and self._inflight_failed:
+                        # Give up on time: a long backoff or Retry-After must not overshoot it.
+                        wait = min(wait, max(0.0, started + max_elapsed - now) + 0.001)
                     self._sleep(wait)
                     continue
                 else:
