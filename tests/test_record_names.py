@@ -17,7 +17,7 @@ from loguru import logger
 
 from loguru_vlogs._record import RecordEncoder
 
-from .corpus.record_checks import assert_within_limits, record_of
+from .corpus.record_checks import assert_within_limits, capture
 
 #: 2000 (server) - 990 (default max_fields) - 10 (room for server-added fields).
 DEFAULT_BUDGET = 1000
@@ -34,11 +34,12 @@ def server_keeps_all(rows: list[set[str]], limit: int = 2000) -> bool:
 
 
 def encode_all(encoder: RecordEncoder, extras_list: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for extras in extras_list:
-        record, text = record_of(lambda extras=extras: logger.bind(**extras).info("m"))
-        out.append(assert_within_limits(encoder.encode(record, text)))
-    return out
+    """Log one record per extras mapping, in order, and encode them with ``encoder``."""
+    with capture() as messages:
+        for extras in extras_list:
+            logger.bind(**extras).info("m")
+    assert len(extras_list) == len(messages)
+    return [assert_within_limits(encoder.encode(m.record, str(m))) for m in messages]
 
 
 def sent_extras(obj: dict[str, Any]) -> dict[str, Any]:
