@@ -22,7 +22,7 @@ RUN = ROOT / "benchmarks" / "run.py"
 #: A quick run takes 10-20 s on 2 busy cores; past this it is stuck, not slow.
 RUN_TIMEOUT = 90.0
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,15 @@
-"""Every recorded case of a real VictoriaLogs v1.26.0 replayed against the test receiver.
+"""Recorded cases of real VictoriaLogs servers replayed against the test receiver.
 
-``/work/shared/vlogs-conformance/victorialogs-v1.26.0.json`` (see its README) holds requests
-sent to a real server and the rows it stored. Each case is replayed twice: straight into the
-storage model, and over HTTP into a running ``FakeVictoriaLogs``, read back with ``VLogsClient``.
-Status, error text and stored rows (in the server's key order) must match.
+``tests/data/conformance/`` (see its README) holds requests sent to real servers and what they
+answered and stored: ``victorialogs-v1.52.2.json`` (the server the project targets) and
+``victorialogs-v1.26.0.json`` (the one before). Every v1.52.2 case is replayed twice: straight
+into the storage model, and over HTTP into a running ``FakeVictoriaLogs``, read back with
+``VLogsClient``. Status, error text and stored rows (in the server's key order) must match.
+
+The v1.26.0 cases are replayed the same way where v1.52.2 still answers them the same way;
+:data:`SUPERSEDED_BY_V1_52` lists the others with what changed. Their stored rows are compared
+as dicts: v1.52.2 prints every row's keys sorted by name (``_msg``, ``_stream``, ``_time``, ...)
+where v1.26.0 printed ``_time``, ``_stream``, ``_msg`` first, so no v1.26.0 key order holds.
 """
 
 from __future__ import annotations
@@ -11,7 +17,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,30 +25,56 @@ from urllib.parse import urlencode
 import pytest
 
 from loguru_vlogs.testing import FakeVictoriaLogs, VLogsClient
+from loguru_vlogs.testing._block import MAX_COLUMNS_PER_BLOCK, read_back
+from loguru_vlogs.testing._gojson import parse_line
 from loguru_vlogs.testing._gotime import format_rfc3339_nano, parse_rfc3339
+from loguru_vlogs.testing._server import static_answer
 from loguru_vlogs.testing._store import Store
 
-CONFORMANCE_FILE = Path(
-    os.environ.get(
-        "VLOGS_CONFORMANCE_FILE", "/work/shared/vlogs-conformance/victorialogs-v1.26.0.json"
-    )
-)
-#: The recording was made around this time, with -retentionPeriod=100y, server zone UTC.
-RECORDED_NOW = parse_rfc3339(b"2026-11-20T12:00:00Z", 0) or 0
-INGESTION_TIME = format_rfc3339_nano(RECORDED_NOW)
+DATA = Path(__file__).resolve().parent / "data" / "conformance"
+CURRENT_FILE = DATA / "victorialogs-v1.52.2.json"
+PREVIOUS_FILE = DATA / "victorialogs-v1.26.0.json"
+#: The v1.26.0 file has no ``recorded_now``; its README says it was recorded around this time.
+PREVIOUS_RECORDED_NOW = "2026-11-20T12:00:00Z"
+
+#: v1.26.0 cases v1.52.2 answers differently: {name: what changed}. Each must name a case.
+SUPERSEDED_BY_V1_52: dict[str, str] = {
+    "reserved_stream_field_in_json": "data keys _stream and _stream_id are no longer stored "
+    "(v1.26.0 kept them as ordinary columns, so rows came back with duplicate keys); the "
+    'server logs \'skipping "_stream" field ... since it clashes with the automatically '
+    "generated field'",
+}
 
 #: Cases the receiver deliberately does not reproduce: {name: reason}. Kept empty on purpose;
 #: an entry makes its case an expected (strict) failure, so a fix is noticed.
 NOT_MODELLED: dict[str, str] = {}
 
-if not CONFORMANCE_FILE.exists():  # pragma: no cover - the file ships with the workspace
-    pytest.skip(f"no conformance file at {CONFORMANCE_FILE}", allow_module_level=True)
-CASES: list[dict[str, Any]] = json.loads(CONFORMANCE_FILE.read_text(encoding="utf-8"))["cases"]
+
+def load(path: Path) -> dict[str, Any]:
+    """A recording. A missing file fails the collection of this module (never a skip)."""
+    if not path.is_file():
+        pytest.fail(f"missing conformance recording {path}", pytrace=False)
+    recording: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return recording
 
 
-def as_recorded(rows: list[list[Any]]) -> list[dict[str, Any]]:
+CURRENT = load(CURRENT_FILE)
+PREVIOUS = load(PREVIOUS_FILE)
+CURRENT_BY_NAME = {case["name"]: case for case in CURRENT["cases"]}
+
+
+def clock(recording: dict[str, Any]) -> int:
+    """The recording's "now", in nanoseconds (ingestion times and the retention window)."""
+    text = recording.get("recorded_now", PREVIOUS_RECORDED_NOW)
+    nanos = parse_rfc3339(text.encode(), 0)
+    assert nanos is not None, text
+    return nanos
+
+
+def as_recorded(rows: list[list[Any]], now: int) -> list[dict[str, Any]]:
     """The README's convention: first duplicate kept, others in ``_duplicates``; no ``_stream_id``;
     the ingestion time as a placeholder; rows sorted by their JSON text."""
+    ingestion_time = format_rfc3339_nano(now)
     result = []
     for pairs in rows:
         row: dict[str, Any] = {}
@@ -53,7 +84,7 @@ def as_recorded(rows: list[list[Any]]) -> list[dict[str, Any]]:
             else:
                 row[name] = value
         row.pop("_stream_id", None)
-        if row.get("_time") == INGESTION_TIME:
+        if row.get("_time") == ingestion_time:
             row["_time"] = "<ingestion time>"
         result.append(row)
     return sorted(result, key=lambda r: json.dumps(r, ensure_ascii=False))
@@ -67,80 +98,295 @@ def zstandard_missing() -> bool:
     return False
 
 
-def cases() -> list[Any]:
-    """One parameter per case, named after it; NOT_MODELLED ones are strict xfails."""
-    params = []
-    for case in CASES:
+def params(recording: dict[str, Any], version: str, skip: dict[str, str]) -> list[Any]:
+    """One parameter per case, named ``<version>:<case>``; NOT_MODELLED ones are strict xfails."""
+    result = []
+    for case in recording["cases"]:
+        if case["name"] in skip:
+            continue
         marks = []
         if case["headers"].get("Content-Encoding") == "zstd" and zstandard_missing():
             marks.append(pytest.mark.skip(reason="zstd needs the optional zstandard package"))
         if case["name"] in NOT_MODELLED:
             marks.append(pytest.mark.xfail(reason=NOT_MODELLED[case["name"]], strict=True))
-        params.append(pytest.param(case, id=case["name"], marks=marks))
-    return params
+        params_for = (recording, case)
+        result.append(pytest.param(*params_for, id=f"{version}:{case['name']}", marks=marks))
+    return result
+
+
+ALL_CASES = params(CURRENT, "v1.52.2", {}) + params(PREVIOUS, "v1.26.0", SUPERSEDED_BY_V1_52)
 
 
 def key_orders(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [list(row) for row in rows]
 
 
-def test_the_recording_is_complete() -> None:
-    """45 cases, unique names, and every NOT_MODELLED entry names a real case."""
-    names = [case["name"] for case in CASES]
-    assert len(names) == len(set(names)) >= 45
-    assert set(NOT_MODELLED) <= set(names)
+def compare_rows(recording: dict[str, Any], expected: list[dict[str, Any]], got: list[Any]) -> None:
+    rows = as_recorded(got, clock(recording))
+    assert expected == rows
+    if recording is not PREVIOUS:
+        assert key_orders(expected) == key_orders(rows)
 
 
-@pytest.mark.parametrize("case", cases())
-def test_the_storage_model_stores_what_the_server_stored(case: dict[str, Any]) -> None:
-    """Same status, same error text, same rows, same key order."""
+# -- the recordings themselves ------------------------------------------------------------
+
+
+def test_the_recordings_are_in_the_repository_and_complete() -> None:
+    """Both files load; unique names and tenants; every v1.26.0 case was recorded again; every
+    SUPERSEDED_BY_V1_52 / NOT_MODELLED entry names a real case."""
+    current, previous = CURRENT, PREVIOUS
+    names = [case["name"] for case in current["cases"]]
+    assert len(names) == len(set(names)) >= 90
+    tenants = [(case["account"], case["project"]) for case in current["cases"]]
+    assert len(tenants) == len(set(tenants))
+    old_names = [case["name"] for case in previous["cases"]]
+    assert len(old_names) == len(set(old_names)) == 45
+    assert set(old_names) <= set(names)
+    assert set(SUPERSEDED_BY_V1_52) <= set(old_names)
+    assert set(NOT_MODELLED) <= set(names) | set(old_names)
+    assert parse_rfc3339(current["recorded_now"].encode(), 0) is not None
+
+
+def test_superseded_cases_did_change() -> None:
+    """A SUPERSEDED_BY_V1_52 entry is only right while v1.52.2 really stores something else."""
+    previous = {case["name"]: case for case in PREVIOUS["cases"]}
+    for name in SUPERSEDED_BY_V1_52:
+        old, new = previous[name], CURRENT_BY_NAME[name]
+        assert (old["status"], old["stored"]) != (new["status"], new["stored"]), name
+
+
+def test_kept_v1_26_cases_still_answer_the_same_on_v1_52() -> None:
+    """The v1.26.0 cases replayed below are exactly those v1.52.2 answers and stores the same
+    way (rows compared as dicts: the key order changed for all of them)."""
+    for old in PREVIOUS["cases"]:
+        if old["name"] in SUPERSEDED_BY_V1_52:
+            continue
+        new = CURRENT_BY_NAME[old["name"]]
+        assert (old["status"], old["response"].strip(), old["stored"]) == (
+            new["status"],
+            new["response"].strip(),
+            new["stored"],
+        ), old["name"]
+
+
+# -- replay ---------------------------------------------------------------------------------
+
+
+def replay_straight(case: dict[str, Any], now: int) -> tuple[Any, Store]:
     store = Store(retention="100y", timezone_offset=0)
     result = store.ingest(
+        method=case.get("method", "POST"),
         query=urlencode(case["params"]),
         headers=case["headers"],
         body=base64.b64decode(case["body_b64"]),
-        now_ns=RECORDED_NOW,
+        now_ns=now,
     )
-    rows = as_recorded(
-        store.select("*", account_id=int(case["account"]), project_id=int(case["project"]))
-    )
-    assert case["status"] == result.status
-    if case["status"] != 200:
+    return result, store
+
+
+@pytest.mark.parametrize(("recording", "case"), ALL_CASES)
+def test_the_storage_model_stores_what_the_server_stored(
+    recording: dict[str, Any], case: dict[str, Any]
+) -> None:
+    """Same status, same error text, same rows, same key order."""
+    answer = static_answer(case.get("method", "POST"), case.get("path", "/insert/jsonline"))
+    if answer is not None:  # not an insert: nothing to store, the router answers
+        status, body, content_type = answer
+        assert (case["status"], case["response"], case["stored"]) == (
+            status,
+            body.decode(),
+            [],
+        )
+        assert case.get("content_type", content_type) == content_type
+        return
+    now = clock(recording)
+    result, store = replay_straight(case, now)
+    rows = store.select("*", account_id=int(case["account"]), project_id=int(case["project"]))
+    if case["status"] is None:  # the real server exited instead of answering
+        assert (0, case["server_exited"]) == (result.status, True)
+        assert result.crash is not None
+        assert any(result.crash in line for line in case["server_log"])
+    else:
+        assert case["status"] == result.status
+        assert result.crash is None
+    if case["status"] not in (None, 200):
         assert case["response"].strip() == result.body.strip()
-    assert case["stored"] == rows
-    assert key_orders(case["stored"]) == key_orders(rows)
+    compare_rows(recording, case["stored"], rows)
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[FakeVictoriaLogs]:
-    # Each case has its own tenant, so one server serves them all.
-    with FakeVictoriaLogs(retention="100y", timezone_offset=0, clock=lambda: RECORDED_NOW) as srv:
-        yield srv
+def servers() -> Iterator[dict[int, FakeVictoriaLogs]]:
+    """One fake per recording clock; each case has its own tenant, so a fake serves them all."""
+    running: dict[int, FakeVictoriaLogs] = {}
+    try:
+        for recording in (CURRENT, PREVIOUS):
+            now = clock(recording)
+            if now not in running:
+                fake = FakeVictoriaLogs(
+                    retention="100y", timezone_offset=0, clock=lambda now=now: now
+                )
+                running[now] = fake.start()
+        yield running
+    finally:
+        for fake in running.values():
+            fake.stop()
 
 
-def post(url: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, str]:
-    """Send the recorded bytes and headers exactly (no client library defaults)."""
+def send(
+    url: str, method: str, target: str, headers: dict[str, str], body: bytes
+) -> tuple[int | None, str, str | None]:
+    """The recorded bytes, method and headers exactly (no client library defaults)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
     conn = http.client.HTTPConnection(host, int(port), timeout=10)
     try:
-        conn.request("POST", path, body=body, headers=headers)
+        conn.request(method, target, body=body, headers=headers)
         response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
+        text = response.read().decode("utf-8", "replace")
+        return response.status, text, response.getheader("Content-Type")
+    except (ConnectionError, http.client.RemoteDisconnected):
+        return None, "", None
     finally:
         conn.close()
 
 
-@pytest.mark.parametrize("case", cases())
+@pytest.mark.parametrize(("recording", "case"), ALL_CASES)
 def test_the_http_receiver_stores_what_the_server_stored(
-    server: FakeVictoriaLogs, case: dict[str, Any]
+    servers: dict[int, FakeVictoriaLogs], recording: dict[str, Any], case: dict[str, Any]
 ) -> None:
-    """The same replay through sockets: POST the bytes, read back with ``VLogsClient``."""
-    path = "/insert/jsonline?" + urlencode(case["params"])
-    status, text = post(server.url, path, case["headers"], base64.b64decode(case["body_b64"]))
+    """The same replay through sockets: send the bytes, read back with ``VLogsClient``."""
+    server = servers[clock(recording)]
+    query = urlencode(case["params"])
+    target = case.get("path", "/insert/jsonline") + ("?" + query if query else "")
+    method = case.get("method", "POST")
+    body = base64.b64decode(case["body_b64"])
+    status, text, content_type = send(server.url, method, target, case["headers"], body)
     client = VLogsClient(server.url)
-    rows = as_recorded(client.select("*", int(case["account"]), int(case["project"])))
+    rows = client.select("*", int(case["account"]), int(case["project"]))
     assert case["status"] == status
-    if case["status"] != 200:
+    if case["status"] not in (None, 200):
         assert case["response"].strip() == text.strip()
-    assert case["stored"] == rows
-    assert key_orders(case["stored"]) == key_orders(rows)
+    if "content_type" in case:
+        assert case["content_type"] == content_type
+    compare_rows(recording, case["stored"], rows)
+
+
+# -- what the new cases are about -----------------------------------------------------------
+
+
+def test_a_merge_later_can_drop_rows_the_fake_keeps() -> None:
+    """NOT_MODELLED, and worth knowing: the real server merges blocks of a stream in the
+    background (in-memory parts go to disk after about 5 s), and the merged block obeys the
+    2000-name limit again: rows that were stored, and visible, disappear. The fake keeps what
+    the server shows right after ingestion (the replay above checks ``stored``)."""
+    split = CURRENT_BY_NAME["column_limit_block_split_by_size"]
+    before = [row["_msg"] for row in split["stored"]]
+    after = [row["_msg"] for row in split["stored_after_merge"]]
+    assert (before, after) == (["plain", "wide a", "wide b", "wide c"], ["wide a", "wide b"])
+    assert any(COLUMN_LIMIT_WARNING in line for line in split["server_log_after_merge"])
+
+
+COLUMN_LIMIT_WARNING = f"because they contain more than {MAX_COLUMNS_PER_BLOCK} unique field names"
+
+
+def column_limit_cases() -> list[Any]:
+    return [
+        pytest.param(case, id=case["name"])
+        for case in CURRENT["cases"]
+        if case["name"].startswith("column_limit_")
+    ]
+
+
+@pytest.mark.parametrize("case", column_limit_cases())
+def test_the_column_limit_drops_and_warns_like_the_server(case: dict[str, Any]) -> None:
+    """Per block, at most 2000 field names: the fake drops the same rows (the replay above) and
+    logs the same warning, ``ignoring N rows in the block, ...``, with the same N."""
+    result, _ = replay_straight(case, clock(CURRENT))
+    server = [line.split(": ", 1)[1] for line in case["server_log"] if COLUMN_LIMIT_WARNING in line]
+    fake = [line for line in result.warnings if COLUMN_LIMIT_WARNING in line]
+    assert [w.split(":", 1)[0] for w in server] == [w.split(":", 1)[0] for w in fake]
+    dropped = sum(int(w.split()[1]) for w in server)
+    assert dropped == result.dropped.get("column_limit", 0)
+
+
+def test_the_column_limit_cases_cover_the_rule() -> None:
+    """The recording shows the rule itself: counted per block (stream, day, 2 MiB of rows), by
+    the row's field count (``_msg`` and the default ``_msg`` included, ``_time`` and ``_stream``
+    not), dropping the row that passes 2000 and every later row of the block."""
+    stored = {
+        name: [row["_msg"] for row in case["stored"]] for name, case in CURRENT_BY_NAME.items()
+    }
+    default_msg = "missing _msg field; see https://docs.victoriametrics.com/victorialogs/keyconcepts/#message-field"
+    assert stored["column_limit_three_wide_rows"] == ["wide a", "wide b"]
+    assert stored["column_limit_exactly_2000"] == ["A", "B", "C"]
+    assert stored["column_limit_exactly_2000_with_time_and_stream"] == [
+        "C",
+        default_msg,
+        default_msg,
+    ]
+    assert stored["column_limit_one_past"] == ["A"]
+    assert stored["column_limit_counts_the_rows_fields_not_new_names"] == ["A", "B"]
+    assert stored["column_limit_is_per_stream"] == [
+        *(f"narrow {i}" for i in range(1, 5)),
+        "wide a",
+        "wide b",
+    ]
+    assert stored["column_limit_follows_time_order"] == ["wide a", "wide b"]
+    assert stored["column_limit_is_per_day"] == ["plain", "wide a", "wide b", "wide c, next day"]
+    assert stored["column_limit_block_split_by_size"] == ["plain", "wide a", "wide b", "wide c"]
+
+
+def float_cases() -> list[Any]:
+    prefixes = ("float_", "uint_", "int_", "ipv4_", "iso8601_")
+    return [
+        pytest.param(case, id=case["name"])
+        for case in CURRENT["cases"]
+        if case["name"].startswith(prefixes)
+    ]
+
+
+@pytest.mark.parametrize("case", float_cases())
+def test_column_values_read_back_bit_for_bit(case: dict[str, Any]) -> None:
+    """Per column of a block: the values sent, through ``_block.read_back`` (constant,
+    dictionary, uint, int, float64, IPv4, ISO8601 or text), are the values the server returned."""
+    lines = base64.b64decode(case["body_b64"]).splitlines()
+    sent = [dict(parse_line(line)) for line in lines]  # values as the server reads them
+    streams: dict[str, list[dict[str, str]]] = {}
+    for row in sent:
+        streams.setdefault(row.get("app", ""), []).append(row)
+    returned = {(row.get("app", ""), row["_time"]): row for row in case["stored"]}
+    checked = 0
+    for rows in streams.values():
+        names = sorted({name for row in rows for name in row} - {"_time", "app"})
+        for name in names:
+            values = [row.get(name, "") for row in rows]
+            same = len(set(values)) == 1 and len(values[0].encode()) <= 256
+            expected = values if same else read_back(values)
+            got = [
+                returned[(row.get("app", ""), format_time(row["_time"]))].get(name, "")
+                for row in rows
+            ]
+            assert expected == got, name
+            checked += 1
+    assert checked
+
+
+def format_time(text: str) -> str:
+    nanos = parse_rfc3339(text.encode(), 0)
+    assert nanos is not None
+    return format_rfc3339_nano(nanos)
+
+
+def test_float_read_back_examples() -> None:
+    """The documented examples, as recorded."""
+    values = {
+        row["_msg"]: row["v"] for row in CURRENT_BY_NAME["float_column_json_strings"]["stored"]
+    }
+    assert (values["r0"], values["r1"], values["r2"]) == (
+        "0.30000000000000004",
+        "0.47764000000000006",
+        "7",
+    )
+    exact = {
+        row["_msg"]: row["v"] for row in CURRENT_BY_NAME["float_column_8_distinct_values"]["stored"]
+    }
+    assert (exact["r0"], exact["r2"]) == ("0.3", "7.0")

@@ -89,6 +89,7 @@ def test_server_restarting_in_the_middle_of_a_stream(server: FakeVictoriaLogs) -
         assert_accounted(sink, server, 1800, max_dups=100)
 
 
+@pytest.mark.slow
 def test_429_with_retry_after_is_honoured(server: FakeVictoriaLogs) -> None:
     """A 429 with Retry-After: 1 delays the retry by about a second, then it is stored."""
     server.fail_next(1, status=429, retry_after=1)

@@ -7,6 +7,7 @@ import re
 import uuid
 from typing import Any
 
+import pytest
 from loguru import logger
 
 from loguru_vlogs import VLogsSink
@@ -24,6 +25,7 @@ def parse_server_time(text: str) -> datetime.datetime:
     return base.replace(microsecond=int(fraction[:6]), tzinfo=datetime.timezone.utc)
 
 
+@pytest.mark.slow
 def test_fifty_thousand_records_arrive_with_their_fields(vlogs_server: Any) -> None:
     """50 000 records with extras and exceptions all arrive, fields as documented, exact times."""
     run_id = uuid.uuid4().hex

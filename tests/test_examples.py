@@ -19,6 +19,8 @@ from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .test_sink import closed_port_url
 
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 HAS_FASTAPI = importlib.util.find_spec("fastapi") is not None

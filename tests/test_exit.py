@@ -16,6 +16,8 @@ from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .test_sink import closed_port_url
 
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -80,6 +82,7 @@ def test_an_uncaught_exception_still_ships_the_last_lines(server: FakeVictoriaLo
     assert 11 == server.count()
 
 
+@pytest.mark.slow
 def test_with_the_server_down_the_script_exits_within_shutdown_timeout() -> None:
     """Server down: exit after ~shutdown_timeout, and stderr says how much was lost."""
     result, elapsed = run_script(script(closed_port_url(), shutdown=1.0))
@@ -89,6 +92,7 @@ def test_with_the_server_down_the_script_exits_within_shutdown_timeout() -> None
     assert elapsed < 1.0 + 0.5 + 2.0
 
 
+@pytest.mark.slow
 def test_with_a_server_that_never_answers_the_script_still_exits(server: FakeVictoriaLogs) -> None:
     """A hung server (accepts, never answers) cannot hold the exit past shutdown_timeout."""
     server.delay_next(100, 30.0)
@@ -98,6 +102,7 @@ def test_with_a_server_that_never_answers_the_script_still_exits(server: FakeVic
     assert elapsed < 1.0 + 0.5 + 2.0
 
 
+@pytest.mark.slow
 def test_remove_then_exit_does_not_wait_twice() -> None:
     """An explicit remove() with the server down costs one shutdown_timeout, not one more at exit."""
     result, elapsed = run_script(
@@ -110,6 +115,7 @@ def test_remove_then_exit_does_not_wait_twice() -> None:
     assert elapsed < 1.0 + 0.5 + 2.0
 
 
+@pytest.mark.slow
 def test_a_dead_server_does_not_eat_the_exit_budget_of_another_sink(
     server: FakeVictoriaLogs,
 ) -> None:

@@ -30,6 +30,7 @@ from loguru_vlogs.testing.pytest_plugin import require_real
 
 ROOT = Path(__file__).resolve().parents[1]
 LINE = b'{"_msg":"hello","run":"r1"}\n'
+T = "2026-11-20T08:15:30Z"
 JSON_HEADERS = {"Content-Type": "application/stream+json"}
 
 
@@ -86,11 +87,17 @@ def insert(server: FakeVictoriaLogs, body: bytes = LINE, **headers: str) -> tupl
         ("GET", "/ping", 204, b""),
         ("GET", "/internal/force_flush", 200, b""),
         ("GET", "/insert/jsonline", 405, b""),
-        ("GET", "/nope", 404, b'unsupported path requested: "/nope"\n'),
+        ("PUT", "/insert/jsonline", 405, b""),
+        ("OPTIONS", "/insert/jsonline", 204, b""),
+        ("OPTIONS", "/nope", 204, b""),
+        ("GET", "/nope", 400, b'unsupported path requested: "/nope"\n'),
+        ("POST", "/insert/foo", 400, b'unsupported path requested: "/insert/foo"\n'),
+        ("POST", "/insert/jsonline/", 400, b'unsupported path requested: "/insert/jsonline/"\n'),
+        ("POST", "/", 400, b'unsupported path requested: "/"\n'),
         (
             "POST",
             "/vlogs/insert/jsonline",
-            404,
+            400,
             b'unsupported path requested: "/vlogs/insert/jsonline"\n',
         ),
     ],
@@ -98,8 +105,55 @@ def insert(server: FakeVictoriaLogs, body: bytes = LINE, **headers: str) -> tupl
 def test_endpoints_answer_like_the_server(
     server: FakeVictoriaLogs, method: str, path: str, status: int, body: bytes
 ) -> None:
-    """Health, readiness, ping, force_flush; 405 for a GET insert; 404 elsewhere."""
+    """Health, readiness, ping, force_flush; 405 for other methods on the insert path; CORS 204
+    for OPTIONS; 400 ``unsupported path requested`` elsewhere (the real server's answer, not 404)."""
     assert (status, body) == request(server, method, path)[:2]
+
+
+def test_a_double_slash_still_reaches_the_insert_handler(server: FakeVictoriaLogs) -> None:
+    """The server routes ``/insert/...`` and ``/select/...`` with ``//`` collapsed."""
+    for path in ("//insert/jsonline", "/insert//jsonline"):
+        assert 200 == request(server, "POST", path, LINE, JSON_HEADERS)[0]
+    assert 2 == server.count()
+
+
+def test_the_root_page_is_html(server: FakeVictoriaLogs) -> None:
+    status, body, response = request(server, "GET", "/")
+    assert (200, "text/html; charset=utf-8") == (status, response.getheader("Content-Type"))
+    assert body.startswith(b"<h2>VictoriaLogs</h2>")
+
+
+def wide_row(prefix: str, msg: str) -> bytes:
+    row = {"_msg": msg, "_time": T, **{f"{prefix}{i}": str(i) for i in range(900)}}
+    return json.dumps(row).encode() + b"\n"
+
+
+def test_the_column_limit_warning_is_recorded(server: FakeVictoriaLogs) -> None:
+    """Rows past 2000 field names in a block: 200, not stored, and the request record carries
+    the server's warning and the count under ``dropped["column_limit"]``."""
+    plain = b'{"_msg":"plain","_time":"%s"}\n' % T.encode()
+    body = wide_row("a", "A") + wide_row("b", "B") + wide_row("c", "C") + plain
+    assert (200, b"") == insert(server, body)
+    recorded = server.requests[-1]
+    assert (2, {"column_limit": 2}) == (recorded.stored, dict(recorded.dropped))
+    (warning,) = recorded.warnings
+    assert warning.startswith(
+        "ignoring 2 rows in the block, because they contain more than 2000 unique field names: ["
+    )
+    assert ["A", "B"] == sorted(r["_msg"] for r in server.rows())
+
+
+def test_a_request_that_crashes_the_real_server_gets_no_answer(server: FakeVictoriaLogs) -> None:
+    """A stream field repeated in one line makes the real server exit: the fake closes the
+    connection without answering, records why, stores nothing, and keeps serving."""
+    body = b'{"_msg":"m","svc":"a","svc":"b"}\n'
+    with pytest.raises(http.client.RemoteDisconnected):
+        request(server, "POST", "/insert/jsonline?_stream_fields=svc", body, JSON_HEADERS)
+    recorded = server.requests[-1]
+    assert (None, 0) == (recorded.status, recorded.stored)
+    assert recorded.crash is not None
+    assert recorded.crash.startswith("FATAL: cannot unmarshal StreamTags: ")
+    assert (200, b"") == insert(server)
 
 
 def test_an_insert_answers_200_with_an_empty_body_and_is_queryable(
@@ -539,10 +593,12 @@ def test_real_runner_reports_a_binary_that_dies(tmp_path: Path) -> None:
     broken = tmp_path / "victoria-logs"
     broken.write_text("#!/bin/sh\necho 'cannot open storage' >&2\nexit 1\n")
     broken.chmod(0o755)
+    real = RealVictoriaLogs(str(broken), startup_timeout=5)
     with pytest.raises(
         RuntimeError, match=r"(?s)^victoria-logs did not become healthy: .*cannot open storage"
     ):
-        RealVictoriaLogs(str(broken), startup_timeout=5).start()
+        real.start()
+    real.remove_data()
 
 
 def test_free_port_is_bindable() -> None:
@@ -551,23 +607,57 @@ def test_free_port_is_bindable() -> None:
         sock.bind(("127.0.0.1", free_port()))
 
 
-@pytest.mark.skipif(find_binary() is None, reason="no victoria-logs binary (PATH / VLOGS_BINARY)")
-def test_the_real_server_and_the_fake_store_the_same_row() -> None:
-    """Where a real binary exists: the same request stores the same row on both."""
-    body = b'{"_msg":"same","_time":"2026-11-20T08:15:30.5+02:00","a":{"b":[1, "x"]}}\n'
-    rows = []
+needs_binary = pytest.mark.skipif(
+    find_binary() is None, reason="no victoria-logs binary (PATH / VLOGS_BINARY)"
+)
+
+
+@pytest.fixture(scope="module")
+def real_and_fake() -> Iterator[tuple[RealVictoriaLogs, FakeVictoriaLogs]]:
     with RealVictoriaLogs() as real, FakeVictoriaLogs(retention="100y") as fake:
-        for target in (real, fake):
-            conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=10)
-            conn.request("POST", "/insert/jsonline", body=body, headers=JSON_HEADERS)
-            assert 200 == conn.getresponse().status
-            conn.close()
-            client = VLogsClient(target.url)
-            client.force_flush()
-            rows.append(
-                [[p for p in pairs if p[0] != "_stream_id"] for pairs in client.select("*")]
-            )
-    assert rows[0] == rows[1]
+        yield real, fake
+
+
+FLOATS = b"".join(
+    b'{"_msg":"r%d","_time":"2026-11-20T08:15:%02dZ","v":"%s"}\n' % (i, i, v)
+    for i, v in enumerate(b"0.3 0.47764 7.0 1.5 0.1 2.25 100.001 3.3 12.34 -0.5".split())
+)
+
+
+@needs_binary
+@pytest.mark.parametrize(
+    ("tenant", "path", "body"),
+    [
+        (
+            1,
+            "/insert/jsonline",
+            b'{"_msg":"same","_time":"2026-11-20T08:15:30.5+02:00","a":{"b":[1, "x"]}}\n',
+        ),
+        (2, "/insert/jsonline", FLOATS),
+        (3, "/insert/jsonline", wide_row("a", "A") + wide_row("b", "B") + wide_row("c", "C")),
+        (4, "/insert/jsonline?_stream_fields=s", b'{"_msg":"m","_time":1,"s":"x","_stream":"{"}\n'),
+        (5, "/insert/foo", b'{"_msg":"m"}\n'),
+    ],
+)
+def test_the_real_server_and_the_fake_store_the_same_rows(
+    real_and_fake: tuple[RealVictoriaLogs, FakeVictoriaLogs], tenant: int, path: str, body: bytes
+) -> None:
+    """Where a real binary exists: the same request gets the same answer and stores the same rows
+    (key order included) on both: time zones, float read-back, the column limit, stream keys,
+    unknown paths."""
+    results = []
+    for target in real_and_fake:
+        conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=10)
+        headers = {**JSON_HEADERS, "AccountID": str(tenant)}
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        answer = (response.status, response.read(), response.getheader("Content-Type"))
+        conn.close()
+        client = VLogsClient(target.url)
+        client.force_flush()
+        rows = [[p for p in pairs if p[0] != "_stream_id"] for pairs in client.select("*", tenant)]
+        results.append((answer, sorted(rows)))
+    assert results[0] == results[1]
 
 
 # -- the pytest plugin --------------------------------------------------------------------
@@ -611,7 +701,8 @@ def run_plugin(
 
 def test_plugin_falls_back_to_the_fake_without_a_binary(tmp_path: Path) -> None:
     """No binary: ``vlogs_server`` is a fake with the real server's visibility delay."""
-    result = run_plugin(tmp_path, "fake", {"PATH": os.defpath, "VLOGS_BINARY": ""})
+    env = {"PATH": os.defpath, "VLOGS_BINARY": "", "VLOGS_REQUIRE_REAL": ""}
+    result = run_plugin(tmp_path, "fake", env)
     assert 0 == result.returncode, result.stdout + result.stderr
 
 
@@ -686,3 +777,24 @@ def test_serve_runs_in_the_foreground_until_interrupted(tmp_path: Path) -> None:
         finally:
             proc.kill()
     assert ["hello"] == [json.loads(line)["_msg"] for line in rows.read_text().splitlines()]
+
+
+def test_the_client_reads_rows_whose_values_hold_unicode_line_breaks(
+    vlogs_server: Any, vlogs_run_id: str
+) -> None:
+    """Rows are split on "\\n" only: U+0085, U+2028, U+2029 and \\x1c inside a value stay."""
+    messages = [f"a{char}b" for char in ("\x85", "\u2028", "\u2029", "\x1c", "\x0b")]
+    body = "\n".join(
+        json.dumps({"_msg": m, "run_id": vlogs_run_id, "i": i}) for i, m in enumerate(messages)
+    ).encode()
+    host, port = vlogs_server.url.removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.request(
+        "POST", "/insert/jsonline", body=body, headers={"Content-Type": "application/stream+json"}
+    )
+    assert 200 == conn.getresponse().status
+    conn.close()
+    query = f'run_id:="{vlogs_run_id}"'
+    assert 5 == vlogs_server.wait_for_count(query, 5, timeout=10)
+    rows = VLogsClient(vlogs_server.url).rows(query, limit=10)  # over HTTP, fake or real
+    assert messages == [row["_msg"] for row in sorted(rows, key=lambda r: int(r["i"]))]

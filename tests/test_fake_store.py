@@ -1,4 +1,4 @@
-"""The storage model of the test receiver: VictoriaLogs v1.26.0 ingestion and queries, no sockets."""
+"""The storage model of the test receiver: VictoriaLogs v1.52.2 ingestion and queries, no sockets."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loguru_vlogs.testing._block import format_float64, parse_float64_exact
 from loguru_vlogs.testing._gojson import (
     JSONLineError,
     go_quote,
@@ -70,10 +71,31 @@ def test_query_args_win_over_vl_headers() -> None:
     assert "from b" == stored(line, query="_msg_field=", headers={"VL-Msg-Field": "b"})[0]["_msg"]
 
 
-def test_list_items_are_not_trimmed() -> None:
-    """``a, b`` names the fields ``a`` and `` b`` (comma lists have no escaping or trimming)."""
-    row = stored({"_msg": "m", "a": "1", "b": "2"}, query="_stream_fields=a,%20b")[0]
-    assert '{a="1"}' == row["_stream"]
+def test_list_items_are_trimmed_and_empty_ones_dropped() -> None:
+    """``a, ,b`` names the fields ``a`` and ``b`` (items trimmed, empty ones dropped, no escaping)."""
+    row = stored({"_msg": "m", "a": "1", "b": "2"}, query="_stream_fields=a,%20,%20b%20")[0]
+    assert '{a="1",b="2"}' == row["_stream"]
+
+
+@pytest.mark.parametrize("name", ["a=b", "a}b"])
+def test_stream_field_names_with_equals_or_brace_are_400(name: str) -> None:
+    """``=`` and ``}`` cannot be parsed back from ``_stream``: the request is refused."""
+    result = ingest(make_store(), {"_msg": "m"}, query=f"_stream_fields=x,{name}")
+    char = name[1]
+    assert (400, 0) == (result.status, result.stored)
+    assert result.body == (
+        "cannot parse stream field names from the _stream_fields query arg or from "
+        f"VL-Stream-Fields header: the {go_quote(name)} cannot contain '{char}' char\n"
+    )
+
+
+def test_preserve_json_keys_keep_objects_as_json_text() -> None:
+    """``preserve_json_keys=ctx,a.b``: those objects are stored whole, the rest flattened."""
+    row = stored(
+        {"_msg": "m", "ctx": {"x": 1, "y": {"z": [1, "a"]}}, "a": {"b": {"c": 1}, "d": {"e": 2}}},
+        query="preserve_json_keys=ctx,a.b",
+    )[0]
+    assert ('{"x":1,"y":{"z":[1,"a"]}}', '{"c":1}', "2") == (row["ctx"], row["a.b"], row["a.d.e"])
 
 
 def test_extra_fields_override_the_data_and_can_be_stream_fields() -> None:
@@ -169,14 +191,17 @@ def test_msg_field_list_takes_the_first_non_empty_candidate() -> None:
     assert "B" == stored({"a": "", "b": "B"}, query="_msg_field=a,b")[0]["_msg"]
 
 
-def test_a_custom_time_field_leaves_a_data_time_column() -> None:
-    """With ``_time_field=ts`` a ``_time`` key in the data is stored as an ordinary column."""
+def test_a_custom_time_field_drops_a_data_time_key_with_a_warning() -> None:
+    """With ``_time_field=ts`` a ``_time`` key in the data is not stored (the server logs it)."""
     store = make_store()
-    ingest(store, {"_msg": "m", "_time": "2026-01-01T00:00:00Z", "ts": T}, query="_time_field=ts")
+    result = ingest(
+        store, {"_msg": "m", "_time": "2026-01-01T00:00:00Z", "ts": T}, query="_time_field=ts"
+    )
     pairs = store.select()[0]
-    assert [("_time", T), ("_time", "2026-01-01T00:00:00Z")] == [
-        p for p in pairs if p[0] == "_time"
-    ]
+    assert [("_time", T)] == [p for p in pairs if p[0] == "_time"]
+    assert any(
+        w.startswith('skipping _time field with the value "2026-01-01') for w in result.warnings
+    )
 
 
 def test_form_content_type_eats_the_body() -> None:
@@ -220,11 +245,12 @@ def snappy_block(data: bytes) -> bytes:
         ("deflate", zlib.compress(LINE), 1),
         ("snappy", snappy_block(LINE), 1),
         ("none", LINE, 1),
+        ("identity", LINE, 1),
         ("", LINE, 1),
     ],
 )
 def test_supported_encodings_are_decoded(encoding: str, body: bytes, rows: int) -> None:
-    """gzip (multi-member too), deflate (zlib), snappy and none store every line."""
+    """gzip (multi-member too), deflate (zlib), snappy, identity and none store every line."""
     store = make_store()
     result = ingest(store, body=body, headers={"Content-Encoding": encoding})
     assert (200, ["enc"] * rows) == (result.status, [r["_msg"] for r in store.rows()])
@@ -252,7 +278,7 @@ def test_snappy_copies_are_decoded() -> None:
     assert b"abcabcabc" == _snappy_decode(bytes([9, 2 << 2]) + b"abc" + bytes([9, 3]))
 
 
-@pytest.mark.parametrize("encoding", ["br", "GZIP", "identity", "gzip, deflate"])
+@pytest.mark.parametrize("encoding", ["br", "GZIP", "Identity", "gzip, deflate"])
 def test_unknown_encodings_answer_200_and_store_nothing(encoding: str) -> None:
     """The server logs an unsupported Content-Encoding and still answers 200."""
     store = make_store()
@@ -308,7 +334,7 @@ def test_a_line_just_under_256_kib_is_stored() -> None:
 
 
 def test_a_256_kib_line_and_the_lines_in_the_final_read_are_lost() -> None:
-    """The over-long line is skipped, and v1.26.0 also loses what followed it in the last read."""
+    """The over-long line is skipped, and the server also loses what followed it in the last read."""
     store = make_store()
     result = ingest(store, body=padded_line(256 * 1024) + b"\n" + LINE)
     assert (200, 0, {"too_long_line": 1}) == (result.status, store.count(), dict(result.dropped))
@@ -517,7 +543,11 @@ def test_accepted_timestamps(value: Any, expected: str) -> None:
     "value",
     [
         "yesterday",
-        "2026-11-20T08:15:30+0000",
+        "2026-11-20T08:15:30+000",
+        "2026-11-20T08:15:30+25:00",
+        "2026-11-20T08:15:30.Z",
+        "1677-09-20T00:00:00Z",
+        "1.-5",
         "2026-11-20T08:15:30z",
         "2026-11-20",
         "2026-11-20T08:15:30.1234567890Z",
@@ -526,24 +556,45 @@ def test_accepted_timestamps(value: Any, expected: str) -> None:
     ],
 )
 def test_rejected_timestamps_skip_the_line(value: Any) -> None:
-    """``+0000``, lowercase ``z``, date-only, 10 fraction digits, words, booleans skip the line."""
+    """Bad zones, a bare dot, years past int64 nanoseconds, a negative Unix fraction, lowercase
+    ``z``, date-only, 10 fraction digits, words, booleans skip the line."""
     store = make_store()
     result = ingest(store, {"_msg": "m", "_time": value}, {"_msg": "other", "_time": T})
     assert (200, ["other"]) == (result.status, [r["_msg"] for r in store.rows()])
 
 
-def test_retention_and_the_future_limit_count_whole_days() -> None:
-    """7d back to the start of that day is kept; beyond, or later than now+2d (by day), is dropped."""
+def test_retention_is_exact_and_the_future_limit_counts_whole_days() -> None:
+    """Rows older than now - 7d are dropped (to the nanosecond); rows after the day of now+2d too."""
     store = make_store(retention="7d")
     times = [
-        "2026-11-13T00:00:01Z",
-        "2026-11-12T23:59:59Z",
+        "2026-11-13T12:00:00Z",
+        "2026-11-13T11:59:59.999999999Z",
         "2026-11-22T23:59:59Z",
         "2026-11-23T00:00:00Z",
     ]
     result = ingest(store, *({"_msg": t, "_time": t} for t in times))
-    assert ["2026-11-13T00:00:01Z", "2026-11-22T23:59:59Z"] == [r["_msg"] for r in store.rows()]
+    assert ["2026-11-13T12:00:00Z", "2026-11-22T23:59:59Z"] == [r["_msg"] for r in store.rows()]
     assert {"too_old": 1, "too_new": 1} == dict(result.dropped)
+    assert 2 == sum(w.startswith("skipping log entry with too") for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-20T10:15:30+0200", T),
+        ("2026-11-20T08:15:30-0000", T),
+        ("2026-11-20T08:15:3aZ", "2026-11-20T08:16:19Z"),  # 2-byte parts: "3a" is 30 + 49
+        (9223372036, "2262-04-11T23:47:16Z"),  # the largest number read as seconds
+        (9223372037, "1970-04-17T18:02:52.037Z"),  # one more: milliseconds
+        (3000000000, "2065-01-24T05:20:00Z"),  # seconds (v1.26.0 read milliseconds)
+        ("1.+5", "1970-01-01T00:17:30Z"),  # ParseInt("+5"): 105 hundredths → 1050 (seconds)
+    ],
+)
+def test_v1_52_timestamp_forms(value: Any, expected: str) -> None:
+    """``±hhmm`` zones, the unchecked second byte of two-digit parts, the Unix unit thresholds."""
+    store = make_store(future_retention=None)
+    ingest(store, {"_msg": "m", "_time": value})
+    assert [expected] == [r["_time"] for r in store.rows()]
 
 
 def test_no_retention_keeps_anything_parsable() -> None:
@@ -597,12 +648,85 @@ def test_stream_ids_are_stable_per_tenant_and_stream() -> None:
     assert 4 == len(set(ids))
 
 
-def test_rows_print_time_stream_msg_then_fields_by_name() -> None:
-    """The printed order: ``_time``, ``_stream_id``, ``_stream``, ``_msg``, then sorted names."""
+def test_rows_print_every_field_sorted_by_name() -> None:
+    """The printed order is by name, ``_time``/``_stream_id``/``_stream`` included (uppercase and
+    digits sort before ``_``)."""
     store = make_store()
-    ingest(store, {"zeta": "1", "_msg": "m", "alpha": "2", "_time": T, "_stream": "user"})
+    ingest(store, {"zeta": "1", "_msg": "m", "alpha": "2", "Big": "3", "9": "4", "_time": T})
     names = [name for name, _ in store.select()[0]]
-    assert ["_time", "_stream_id", "_stream", "_msg", "_stream", "alpha", "zeta"] == names
+    assert ["9", "Big", "_msg", "_stream", "_stream_id", "_time", "alpha", "zeta"] == names
+
+
+@pytest.mark.parametrize(
+    ("line", "stream", "fields"),
+    [
+        (
+            {"_msg": "m", "_stream": '{app="x",host="h"}', "app": "x", "host": "h"},
+            '{app="x",host="h"}',
+            {"app": "x", "host": "h"},
+        ),
+        ({"_msg": "m", "_stream": '{app="x",gone="g"}', "app": "y"}, '{app="y"}', {"app": "y"}),
+        ({"_msg": "m", "_stream": "{}", "_stream_id": "abc", "k": "v"}, "{}", {"k": "v"}),
+        ({"_msg": "m", "_stream": '{a="\\x41\\n"}', "a": "A\n"}, '{a="A\\n"}', {"a": "A\n"}),
+    ],
+)
+def test_a_stream_key_names_the_stream_without_stream_fields(
+    line: dict[str, str], stream: str, fields: dict[str, str]
+) -> None:
+    """No ``_stream_fields``: ``_stream`` in the data is parsed; its tags take the values of the
+    fields of the same name (a tag without such a field is left out); ``_stream``/``_stream_id``
+    are not stored."""
+    row = stored(line)[0]
+    assert (stream, fields) == (row["_stream"], {k: v for k, v in row.items() if k[0] != "_"})
+
+
+@pytest.mark.parametrize("text", ["user", '{a="1"', '{a="1",}', "{a=1}", '{a="\\q"}'])
+def test_an_unparsable_stream_key_skips_the_row(text: str) -> None:
+    """A ``_stream`` value the server cannot parse drops the row (200, logged)."""
+    store = make_store()
+    result = ingest(store, {"_msg": "bad", "_stream": text, "a": "1"}, {"_msg": "ok"})
+    assert (200, ["ok"], {"bad_stream": 1}) == (
+        result.status,
+        [r["_msg"] for r in store.rows()],
+        dict(result.dropped),
+    )
+    assert any(w.startswith(f"cannot parse _stream={text}: ") for w in result.warnings)
+
+
+def test_stream_keys_are_dropped_when_stream_fields_are_set() -> None:
+    """With ``_stream_fields`` the data's ``_stream``/``_stream_id`` are ignored and not stored."""
+    store = make_store()
+    result = ingest(
+        store,
+        {"_msg": "m", "s": "a", "_stream": "{x}", "_stream_id": "1"},
+        query="_stream_fields=s",
+    )
+    assert [("_msg", "m"), ("_stream", '{s="a"}'), ("s", "a")] == [
+        p for p in store.select()[0] if p[0] not in ("_time", "_stream_id")
+    ]
+    assert 2 == sum("clashes with the automatically generated field" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("query", "line"),
+    [
+        ("_stream_fields=s", b'{"_msg":"m","s":"a","s":"b"}'),
+        ("_stream_fields=s", b'{"_msg":"m","s":"a","s":"a"}'),
+        ("extra_fields=s%3D1,s%3D2&_stream_fields=s", b'{"_msg":"m"}'),
+        ("", b'{"_msg":"m","_stream":"{s=\\"1\\",s=\\"2\\"}","s":"x"}'),
+    ],
+)
+def test_a_repeated_stream_tag_is_a_server_crash(query: str, line: bytes) -> None:
+    """Two stream tags with one name make the real server exit (FATAL while registering the
+    stream): the fake stores nothing from that request and says so in ``crash``."""
+    store = make_store()
+    result = ingest(store, {"_msg": "before"}, line, query=query)
+    assert (0, 0) == (result.status, store.count())
+    assert result.crash is not None
+    assert result.crash.startswith(
+        "FATAL: cannot unmarshal StreamTags: stream tags must be sorted in alphabetical order; "
+        'got "s" which is less or equal than "s"'
+    )
 
 
 def test_missing_or_empty_msg_gets_the_default_text() -> None:
@@ -610,6 +734,204 @@ def test_missing_or_empty_msg_gets_the_default_text() -> None:
     assert [DEFAULT_MSG_VALUE] * 2 == [
         r["_msg"] for r in stored({"a": "1"}, {"_msg": "", "a": "2"})
     ]
+
+
+# -- blocks: the column limit and read-back values ----------------------------------------
+
+COLUMN_LIMIT = "because they contain more than 2000 unique field names"
+
+
+def wide(prefix: str, msg: str, count: int = 900, **more: Any) -> dict[str, Any]:
+    return {"_msg": msg, **more, **{f"{prefix}{i}": i for i in range(count)}}
+
+
+def test_the_column_limit_drops_the_row_past_2000_names_and_the_rest_of_the_block() -> None:
+    """901 + 901 names fit; the third wide row would need 2703: it and the rows after it in the
+    block are dropped, with the server's warning; 200 all the same."""
+    store = make_store()
+    result = ingest(store, wide("a", "A"), wide("b", "B"), wide("c", "C"), {"_msg": "plain"})
+    assert (200, ["A", "B"], {"column_limit": 2}) == (
+        result.status,
+        [r["_msg"] for r in store.rows()],
+        dict(result.dropped),
+    )
+    (warning,) = [w for w in result.warnings if COLUMN_LIMIT in w]
+    assert warning.startswith(f"ignoring 2 rows in the block, {COLUMN_LIMIT}: [_msg a0 a1 a10 ")
+
+
+def test_the_column_limit_is_per_stream_and_per_day() -> None:
+    """Another stream, or another day, is another block."""
+    store = make_store()
+    ingest(
+        store,
+        wide("a", "A", s="w", _time="2026-11-20T08:00:01Z"),
+        wide("b", "B", s="w", _time="2026-11-20T08:00:02Z"),
+        {"_msg": "narrow", "s": "n", "_time": "2026-11-20T08:00:03Z"},
+        wide("c", "C, next day", s="w", _time="2026-11-21T08:00:03Z"),
+        wide("d", "D", s="w", _time="2026-11-20T08:00:04Z"),
+        query="_stream_fields=s",
+    )
+    assert ["A", "B", "narrow", "C, next day"] == [r["_msg"] for r in store.rows()]
+
+
+def test_rows_with_the_same_field_names_are_never_counted() -> None:
+    """When every row of a block has the same names the server skips the count."""
+    store = make_store()
+    rows = [{"_msg": f"m{i}", **{f"k{j}": j for j in range(999)}} for i in range(5)]
+    ingest(store, *rows)
+    assert 5 == store.count()
+
+
+def test_a_block_is_cut_at_2_mib_of_estimated_json() -> None:
+    """Rows (even dropped ones) count towards the 2 MiB at which the next row starts a block."""
+    filler = "x" * 100_000
+    times = (f"2026-11-20T08:{i // 60:02d}:{i % 60:02d}Z" for i in range(100))
+    store = make_store()
+    ingest(
+        store,
+        wide("a", "A", _time=next(times)),
+        wide("b", "B", _time=next(times)),
+        wide("x", "X", _time=next(times)),
+        *({"_msg": filler, "_time": next(times)} for _ in range(21)),
+        wide("c", "C", _time=next(times)),
+    )
+    assert ["A", "B", "C"] == [r["_msg"] for r in store.rows()]
+
+
+@pytest.mark.parametrize(("distinct", "kept"), [(True, ["A", "B", "C"]), (False, ["A", "B"])])
+def test_a_request_is_stored_in_pieces_of_at_most_1_75_mib_of_new_text(
+    distinct: bool, kept: list[str]
+) -> None:
+    """The server hands a request's rows to the storage whenever they hold more than 1.75 MiB
+    of text not repeated from the row before (``LogRows.NeedFlush``); pieces are separate blocks.
+    19 distinct 100 kB rows pass it, 19 identical ones do not (and stay under the 2 MiB cut)."""
+    store = make_store()
+    fillers = [{"_msg": ("x" * 100_000) + (str(i) if distinct else "")} for i in range(19)]
+    ingest(store, wide("a", "A"), wide("b", "B"), *fillers, wide("c", "C"))
+    assert kept == [r["_msg"] for r in store.rows() if len(r["_msg"]) < 10]
+
+
+def test_a_request_is_stored_in_pieces_of_at_most_20971_rows() -> None:
+    """More than 20971 rows: the next row goes to the next piece (another block)."""
+    store = make_store()
+    plain = b'{"_msg":"p"}\n' * 20970
+    body = (json.dumps(wide("a", "A")) + "\n" + json.dumps(wide("b", "B")) + "\n").encode()
+    body += plain + json.dumps(wide("c", "C")).encode()
+    result = ingest(store, body=body)
+    assert (20973, {}) == (result.stored, dict(result.dropped))
+
+
+def test_a_repeated_key_keeps_its_last_value_in_a_multi_row_block() -> None:
+    """One row: both values printed; several rows with other names: the last value only."""
+    one = make_store()
+    ingest(one, b'{"_msg":"m","k":"first","k":"second"}')
+    assert [("k", "first"), ("k", "second")] == [p for p in one.select()[0] if p[0] == "k"]
+    two = make_store()
+    ingest(two, b'{"_msg":"m","k":"first","k":"second"}', b'{"_msg":"n","k":"x"}')
+    assert [[("k", "second")], [("k", "x")]] == [
+        [p for p in pairs if p[0] == "k"] for pairs in two.select()
+    ]
+
+
+DECIMALS = ["0.3", "0.47764", "7.0", "1.5", "0.1", "2.25", "100.001", "3.3", "12.34", "-0.5"]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (
+            DECIMALS,
+            [
+                "0.30000000000000004",
+                "0.47764000000000006",
+                "7",
+                "1.5",
+                "0.1",
+                "2.25",
+                "100.001",
+                "3.3",
+                "12.34",
+                "-0.5",
+            ],
+        ),
+        ([*DECIMALS[:8], "0.3", "7.0"], [*DECIMALS[:8], "0.3", "7.0"]),  # 8 distinct: dictionary
+        ([*DECIMALS[:9], "n/a"], [*DECIMALS[:9], "n/a"]),  # one text value: all text
+        ([*DECIMALS[:9], "9007199254740993"], [*DECIMALS[:9], "9007199254740993"]),
+        (
+            [*DECIMALS[:9], "1_000"],
+            [*["0.30000000000000004", "0.47764000000000006", "7"], *DECIMALS[3:9], "1000"],
+        ),
+        (
+            [*DECIMALS[:9], "-0.0"],
+            [*["0.30000000000000004", "0.47764000000000006", "7"], *DECIMALS[3:9], "-0"],
+        ),
+        (
+            ["1", "2", "3", "4", "5", "6", "7", "8", "_", "-0"],
+            ["1", "2", "3", "4", "5", "6", "7", "8", "0", "0"],
+        ),
+        (
+            [f"10.0.0.{i}" for i in range(8)] + ["010.001.002.003", "1.2.3.4a"],
+            [f"10.0.0.{i}" for i in range(8)] + ["10.1.2.3", "1.2.3.89"],
+        ),
+        (
+            [f"2026-11-20T08:15:3{i}.000Z" for i in range(8)]
+            + ["2026-11-20 08:15:38.500Z", "2026-02-30T00:00:00.000Z"],
+            [f"2026-11-20T08:15:3{i}.000Z" for i in range(8)]
+            + ["2026-11-20T08:15:38.500Z", "2026-03-02T00:00:00.000Z"],
+        ),
+        (["x" * 300] * 3, ["x" * 300] * 3),  # equal but over 256 bytes: not a constant, text
+    ],
+)
+def test_a_column_reads_back_as_its_block_encoded_it(
+    values: list[str], expected: list[str]
+) -> None:
+    """Dictionary (<= 8 values), uint, int, float64, IPv4, ISO8601 or text, per block."""
+    store = make_store()
+    ingest(store, *({"_msg": f"r{i}", "v": v} for i, v in enumerate(values)))
+    assert expected == [r["v"] for r in store.rows()]
+
+
+@pytest.mark.parametrize(
+    ("text", "printed"),
+    [
+        ("0.3", "0.30000000000000004"),
+        ("0.1", "0.1"),
+        ("3.3", "3.3"),
+        ("0.41", "0.41000000000000003"),
+        ("123456789.123456789", "123456789.12345679"),
+        ("0.0000000000000000000000001", "0.00000000000000000000000009999999999999999"),
+        ("18446744073709551615.5", "18446744073709552000"),
+        ("9007199254740991", "9007199254740991"),
+        ("-0", "-0"),
+        ("0.1_5", "0.15"),
+        ("0.05", "0.05"),
+    ],
+)
+def test_float64_parse_and_print_follow_the_server(text: str, printed: str) -> None:
+    """``FMA(fraction digits, Pow10(-n), integer part)`` then Go's shortest ``'f'`` format."""
+    value = parse_float64_exact(text.encode())
+    assert value is not None
+    assert printed == format_float64(value)
+
+
+@pytest.mark.parametrize(
+    "text", ["1e5", ".5", "5.", "+5", "007", "00.5", "9007199254740992", "0x10", "NaN", "1" * 28]
+)
+def test_values_that_are_not_float64(text: str) -> None:
+    assert parse_float64_exact(text.encode()) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1e21, "1000000000000000000000"),
+        (1e-7, "0.0000001"),
+        (2.5, "2.5"),
+        (-1e100, "-1" + "0" * 100),
+    ],
+)
+def test_float64_prints_without_an_exponent(value: float, text: str) -> None:
+    assert text == format_float64(value)
 
 
 # -- queries ------------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .test_sink import closed_port_url
 
+pytestmark = pytest.mark.subprocess
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -153,6 +155,7 @@ def test_fork_children_send_their_own_records_and_never_the_parents_buffer(
     assert "" == run.stderr
 
 
+@pytest.mark.slow
 def test_a_fork_while_the_parent_is_in_a_send_does_not_deadlock_the_child(
     server: FakeVictoriaLogs,
 ) -> None:
@@ -223,6 +226,7 @@ THREADS = 8
 PER_THREAD = int(os.environ.get("LOGURU_VLOGS_PER_THREAD", "5000"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("overflow", ["drop_oldest", "drop_newest", "block"])
 def test_threads_logging_while_complete_loops_lose_nothing_uncounted(
     server: FakeVictoriaLogs, overflow: str
@@ -341,6 +345,7 @@ def test_threads_overflowing_the_buffer_keep_every_record_accounted(
 # -- 6. asyncio -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_asyncio_tasks_log_without_blocking_the_event_loop(server: FakeVictoriaLogs) -> None:
     """200 tasks with contextualize() while a send hangs: no call or loop tick stalls; all arrive."""
     tasks, steps, hold = 200, 10, 1.0
@@ -438,6 +443,7 @@ def test_stdlib_routed_into_loguru_ships_the_apps_records_never_the_sinks_traffi
     assert "" == run.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("enqueue", [False, True])
 def test_a_dead_server_with_intercepted_logging_neither_storms_nor_deadlocks(enqueue: bool) -> None:
     """50 records, each followed by complete() under loguru's lock: two stderr lines, prompt exit."""

@@ -239,6 +239,7 @@ def stuck_sink(**kwargs: Any) -> VLogsSink:
     return sink
 
 
+@pytest.mark.slow
 def test_many_drops_of_one_kind_give_one_line_and_another_kind_gets_its_own(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -258,6 +259,7 @@ def test_many_drops_of_one_kind_give_one_line_and_another_kind_gets_its_own(
     assert 1 == len(diag_lines(err, "sending failed")), err
 
 
+@pytest.mark.slow
 def test_the_first_line_after_warn_interval_says_how_many_were_suppressed(
     capfd: pytest.CaptureFixture[str],
 ) -> None:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -41,6 +42,7 @@ SETTINGS = settings(
 STATIC = {"service": "api", "host": "web-1"}
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(message=messages, extra=extras, exc=exceptions, filler=fillers)
 def test_any_record_gives_one_line_inside_every_limit(

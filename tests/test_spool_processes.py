@@ -24,6 +24,8 @@ import pytest
 from loguru_vlogs import _spool
 from loguru_vlogs._spool import Spool
 
+pytestmark = pytest.mark.subprocess
+
 # The agents load the module file on its own: ~40 ms to start instead of ~150 ms for the whole
 # package, and this file tests only the spool.
 SPOOL_PY = _spool.__file__

@@ -156,7 +156,8 @@ class VLogsClient(Polling):
         text = body.decode("utf-8", "replace")
         if status != 200:
             raise VLogsQueryError(status, text)
-        return [json.loads(line, object_pairs_hook=list) for line in text.splitlines() if line]
+        # One row per "\n": str.splitlines() would also split inside values at U+0085, U+2028...
+        return [json.loads(line, object_pairs_hook=list) for line in text.split("\n") if line]
 
     def rows(
         self, query: str = "*", account_id: int = 0, project_id: int = 0, limit: int | None = None

@@ -1,4 +1,4 @@
-"""How VictoriaLogs v1.26.0 turns one JSON line into fields (valyala/fastjson + logstorage.JSONParser).
+"""How VictoriaLogs v1.52.2 turns one JSON line into fields (valyala/fastjson + logstorage.JSONParser).
 
 The real server does not use a strict JSON parser: fastjson accepts numbers such as ``01`` or
 ``1.2.3``, keeps unknown escapes (``\\x``) and lone surrogates (``\\ud800``) as literal text,
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import cast
 
 #: Longest flattened field name (``maxFieldNameSize``); a longer key path is stored as JSON text.
@@ -393,10 +394,11 @@ def _type_name(value: _Value) -> str:
 
 
 class _Flattener:
-    def __init__(self, raw_is_decoded: bool) -> None:
+    def __init__(self, raw_is_decoded: bool, preserve_keys: Sequence[str] = ()) -> None:
         # On the fast path a string's raw text equals its decoded text only when the line has
         # no backslash; re-printing anything else needs the slow path's raw tokens.
         self.raw_is_decoded = raw_is_decoded
+        self.preserve_keys = frozenset(preserve_keys)
         self.fields: list[Field] = []
 
     def walk(self, obj: _Obj, prefix: str, prefix_bytes: int) -> None:
@@ -404,8 +406,11 @@ class _Flattener:
         if prefix_bytes + 4 * longest > MAX_FIELD_NAME_BYTES:
             # Characters are 1-4 bytes in UTF-8: only long names need an exact byte count.
             longest = max((len(key.encode("utf-8")) for key, _ in obj), default=0)
-        if prefix_bytes + longest > MAX_FIELD_NAME_BYTES:
-            # Too long a name: the whole object becomes one field holding its JSON text.
+        if prefix_bytes + longest > MAX_FIELD_NAME_BYTES or (
+            prefix and prefix[:-1] in self.preserve_keys
+        ):
+            # Too long a name, or a key named in preserve_json_keys: the whole object becomes
+            # one field holding its JSON text.
             name = prefix[:-1] if prefix.endswith(".") else prefix
             self.fields.append((name or "_msg", self.marshal(obj, keys_unescaped=True)))
             return
@@ -461,31 +466,32 @@ class _Flattener:
         return "true" if value else "false"
 
 
-def parse_line_with_fastjson_port(line: bytes) -> list[Field]:
+def parse_line_with_fastjson_port(line: bytes, preserve_keys: Sequence[str] = ()) -> list[Field]:
     """:func:`parse_line` without the stdlib fast path (the reference the fast path must match)."""
     value = _FastJSON(line).parse()
     if isinstance(value, _Obj):
-        flattener = _Flattener(raw_is_decoded=False)
+        flattener = _Flattener(raw_is_decoded=False, preserve_keys=preserve_keys)
         flattener.walk(value, "", 0)
         return flattener.fields
     raise JSONLineError(f"value doesn't contain object; it contains {_type_name(value)}")
 
 
-def parse_line(line: bytes) -> list[Field]:
-    """The fields VictoriaLogs v1.26.0 extracts from one JSON line, in order, duplicates kept.
+def parse_line(line: bytes, preserve_keys: Sequence[str] = ()) -> list[Field]:
+    """The fields VictoriaLogs v1.52.2 extracts from one JSON line, in order, duplicates kept.
 
     Values are strings; ``null`` fields are left out, ``""`` values are kept (the storage layer
     drops them). A key path longer than 128 bytes turns its object into one JSON-text field (the
-    whole line into ``_msg`` at the top level). Raises :class:`JSONLineError` with the server's
-    message for a line that is not a JSON object.
+    whole line into ``_msg`` at the top level); so does a nested object whose dotted path is
+    named in ``preserve_keys`` (``preserve_json_keys``). Raises :class:`JSONLineError` with the
+    server's message for a line that is not a JSON object.
     """
     text = line.decode("utf-8", "replace")
     try:
         value = _fast_parse(text)
         if isinstance(value, _Obj):
-            flattener = _Flattener(raw_is_decoded="\\" not in text)
+            flattener = _Flattener(raw_is_decoded="\\" not in text, preserve_keys=preserve_keys)
             flattener.walk(value, "", 0)
             return flattener.fields
     except _SlowPathNeededError:
-        return parse_line_with_fastjson_port(line)
+        return parse_line_with_fastjson_port(line, preserve_keys)
     raise JSONLineError(f"value doesn't contain object; it contains {_type_name(value)}")

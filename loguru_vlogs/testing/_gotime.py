@@ -1,9 +1,11 @@
-"""Timestamps as VictoriaLogs v1.26.0 reads and prints them.
+"""Timestamps as VictoriaLogs v1.52.2 reads and prints them.
 
 Reading (``insertutil.parseTimestamp``): ``""``, ``"0"`` and ``"-"`` mean "now"; a value whose
 fifth byte is not ``-`` is a Unix number (integer, fraction or scientific; the unit is guessed
-from its size); anything else must be RFC3339 with ``T`` or a space, 0-9 fraction digits and
-``Z`` or ``±hh:mm`` (no zone means the server's local zone). Printing is RFC3339Nano in UTC.
+from its size: seconds up to 9223372036, then milliseconds, microseconds, nanoseconds);
+anything else must be ``YYYY-MM-DD[T ]hh:mm:ss`` with an optional fraction of up to 9 digits
+and ``Z``, ``±hh:mm`` or ``±hhmm`` (no zone means the server's local zone). Printing is
+RFC3339Nano in UTC.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _GO_INT = re.compile(rb"[+-]?[0-9]+\Z")
 _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-_ZONE_START = re.compile(rb"[Z+-]")
 _POW10: tuple[int, ...] = tuple(int(10**i) for i in range(10))
+#: ``math.MaxInt64 / 1e9`` and friends (the unit thresholds of Unix timestamps).
+_MAX_SECONDS = _INT64_MAX // 1_000_000_000
+_MAX_MILLIS = _INT64_MAX // 1_000_000
+_MAX_MICROS = _INT64_MAX // 1000
 
 
 def _parse_int64(text: bytes) -> int | None:
@@ -40,9 +45,11 @@ def _multiply_by_decimal_exp(number: int | None, exp: int) -> int | None:
 
 
 def _fractional(int_part: bytes, frac_part: bytes) -> int | None:
+    """``tryParseFractionalNumberForUnixTimestamp``: int64 arithmetic where a negative
+    fraction (``"1.-5"``) trips Go's wrapped overflow check and is rejected."""
     number = _multiply_by_decimal_exp(_parse_int64(int_part), len(frac_part))
     frac = _parse_int64(frac_part)
-    if number is None or frac is None:
+    if number is None or frac is None or frac < 0:
         return None
     result = number + frac if number >= 0 else number - frac
     return result if _INT64_MIN <= result <= _INT64_MAX else None
@@ -50,11 +57,12 @@ def _fractional(int_part: bytes, frac_part: bytes) -> int | None:
 
 def _unix_nanos(number: int) -> int:
     """``getUnixTimestampNanoseconds``: seconds, ms, µs or ns by magnitude."""
-    if -(1 << 31) <= number < (1 << 31):
+    size = abs(number)
+    if size <= _MAX_SECONDS:
         return number * NANOS_PER_SECOND
-    if -1000 * (1 << 31) <= number < 1000 * (1 << 31):
+    if size <= _MAX_MILLIS:
         return number * 1_000_000
-    if -1_000_000 * (1 << 31) <= number < 1_000_000 * (1 << 31):
+    if size <= _MAX_MICROS:
         return number * 1000
     return number
 
@@ -97,116 +105,136 @@ def parse_unix_timestamp(text: bytes) -> int | None:  # noqa: PLR0911 - Go's ear
     return _unix_nanos(number)
 
 
-def _parse_uint(text: bytes) -> int | None:
-    """The old ``tryParseUint64`` used for date parts: digits, ``_`` ignored, not empty."""
-    if len(text) <= 19 and text.isdigit():
-        return int(text)  # the common case, without the byte loop
-    if not text or len(text) > 26:
+def parse_date_uint(text: bytes) -> int | None:
+    """``tryParseDateUint64``: 1-9 ASCII digits. Two-byte values take a shortcut that checks
+    only the first byte: the second counts as ``byte - '0'`` modulo 256 (``"4a"`` is 89)."""
+    if not text or len(text) > 9:
         return None
+    if len(text) == 2:
+        if not 0x30 <= text[0] <= 0x39:
+            return None
+        return 10 * (text[0] - 0x30) + ((text[1] - 0x30) & 0xFF)
     number = 0
     for byte in text:
-        if byte == ord("_"):
-            continue
-        if not ord("0") <= byte <= ord("9"):
+        if not 0x30 <= byte <= 0x39:
             return None
-        number = number * 10 + byte - ord("0")
-    return number if number < (1 << 64) else None
+        number = number * 10 + byte - 0x30
+    return number
 
 
 @functools.lru_cache(maxsize=1024)
-def _days_from_civil(year: int, month: int) -> int:
+def days_from_civil(year: int, month: int) -> int:
     """Days from 1970-01-01 to the first of ``month`` (normalised like Go's ``time.Date``)."""
     year += (month - 1) // 12
     month = (month - 1) % 12 + 1
     return datetime.date(year, month, 1).toordinal() - _EPOCH_ORDINAL
 
 
-def _parse_zone_offset(text: bytes) -> int | None:
-    colon = text.find(b":")
-    if colon < 0:
-        return None  # "+0000" is rejected by v1.26.0
-    hours = _parse_uint(text[:colon])
-    minutes = _parse_uint(text[colon + 1 :])
+def parse_timestamp_secs(text: bytes) -> tuple[int, bytes] | None:
+    """``tryParseTimestampSecs``: ``YYYY-MM-DD[T ]hh:mm:ss`` at the start of ``text`` (at least
+    19 bytes) → (Unix seconds, the rest). The year must be 1677-2262; the other parts are not
+    range-checked but carried over like ``time.Date`` does (month 13 is next January)."""
+    if len(text) < 19 or text[4] != 0x2D or text[7] != 0x2D or text[10] not in b"T ":
+        return None
+    if text[13] != 0x3A or text[16] != 0x3A:
+        return None
+    year = parse_date_uint(text[0:4])
+    if year is None or not 1677 <= year <= 2262:
+        return None
+    month = parse_date_uint(text[5:7])
+    day = parse_date_uint(text[8:10])
+    hour = parse_date_uint(text[11:13])
+    minute = parse_date_uint(text[14:16])
+    second = parse_date_uint(text[17:19])
+    if month is None or day is None or hour is None or minute is None or second is None:
+        return None
+    days = days_from_civil(year, month) + day - 1
+    secs = days * 86_400 + hour * 3600 + minute * 60 + second
+    if secs < -(_INT64_MAX // NANOS_PER_SECOND) or secs >= _INT64_MAX // NANOS_PER_SECOND:
+        return None
+    return secs, text[19:]
+
+
+def _parse_hhmm(text: bytes) -> int | None:
+    """``tryParseHHMM``: ``hh:mm`` or ``hhmm``, hours <= 24, minutes <= 60 → nanoseconds."""
+    if len(text) == 5 and text[2] == 0x3A:
+        hours, minutes = parse_date_uint(text[:2]), parse_date_uint(text[3:])
+    elif len(text) == 4:
+        hours, minutes = parse_date_uint(text[:2]), parse_date_uint(text[2:])
+    else:
+        return None
     if hours is None or hours > 24 or minutes is None or minutes > 60:
         return None
     return (hours * 3600 + minutes * 60) * NANOS_PER_SECOND
 
 
+def _sub_no_overflow(a: int, b: int) -> int:
+    """``SubInt64NoOverflow``: ``a - b`` saturated to the int64 range."""
+    return min(max(a - b, _INT64_MIN), _INT64_MAX)
+
+
 _RFC3339_COMMON = re.compile(
     rb"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    rb"(?:\.([0-9]{1,9}))?(?:(Z)|([+-])([0-9]{2}):([0-9]{2}))?\Z"
+    rb"(?:\.([0-9]{1,9}))?(?:(Z)|([+-])([0-9]{2}):?([0-9]{2}))?\Z"
 )
 
 
 def parse_rfc3339(text: bytes, local_offset_nanos: int) -> int | None:
-    """``logstorage.TryParseTimestampRFC3339Nano`` of v1.26.0: nanoseconds or None."""
+    """``logstorage.TryParseTimestampRFC3339Nano`` of v1.52.2: nanoseconds or None."""
     match = _RFC3339_COMMON.match(text)
     if match is None:
         return _parse_rfc3339_exactly(text, local_offset_nanos)
     year, month, day, hour, minute, second, fraction, utc, sign, zone_h, zone_m = match.groups()
     if not 1677 <= int(year) <= 2262:
         return None
-    nanos = (
-        (_days_from_civil(int(year), int(month)) + int(day) - 1) * 86_400
+    secs = (
+        (days_from_civil(int(year), int(month)) + int(day) - 1) * 86_400
         + int(hour) * 3600
         + int(minute) * 60
         + int(second)
-    ) * NANOS_PER_SECOND
-    if fraction:
-        nanos += int(fraction) * _POW10[9 - len(fraction)]
+    )
+    if secs < -(_INT64_MAX // NANOS_PER_SECOND) or secs >= _INT64_MAX // NANOS_PER_SECOND:
+        return None
+    nanos = secs * NANOS_PER_SECOND
     if sign:
         hours, minutes = int(zone_h), int(zone_m)
         if hours > 24 or minutes > 60:
             return None
         offset = (hours * 3600 + minutes * 60) * NANOS_PER_SECOND
-        nanos += offset if sign == b"-" else -offset
+        nanos -= -offset if sign == b"-" else offset
     elif not utc:
         nanos -= local_offset_nanos
+    if fraction:
+        nanos += int(fraction) * _POW10[9 - len(fraction)]
     return nanos
 
 
-def _parse_rfc3339_exactly(text: bytes, local_offset_nanos: int) -> int | None:  # noqa: PLR0911 - Go's early exits
+def _parse_rfc3339_exactly(text: bytes, local_offset_nanos: int) -> int | None:
     """The byte-by-byte port, for everything the common pattern does not cover."""
-    if len(text) < 19 or text[4] != ord("-") or text[7] != ord("-") or text[10] not in b"T ":
+    parsed = parse_timestamp_secs(text)
+    if parsed is None:
         return None
-    if text[13] != ord(":") or text[16] != ord(":"):
-        return None
-    parts = [
-        _parse_uint(text[a:b]) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))
-    ]
-    year, month, day, hour, minute, second = parts
-    if year is None or month is None or day is None or hour is None:
-        return None
-    if minute is None or second is None or not 1677 <= year <= 2262:
-        return None
-    try:
-        days = _days_from_civil(year, month) + day - 1
-    except ValueError:
-        return None
-    nanos = (days * 86_400 + hour * 3600 + minute * 60 + second) * NANOS_PER_SECOND
-    tail = text[19:]
-    zone_match = _ZONE_START.search(tail)
-    if zone_match is None:
-        nanos -= local_offset_nanos
+    secs, tail = parsed
+    nanos = secs * NANOS_PER_SECOND
+    if tail.endswith(b"Z"):
+        tail = tail[:-1]
     else:
-        zone_at = zone_match.start()
-        zone = tail[zone_at + 1 :]
-        if tail[zone_at] == ord("Z"):
-            if zone:
-                return None
+        sign_at = max(tail.rfind(b"+"), tail.rfind(b"-"))
+        if sign_at < 0:
+            nanos = _sub_no_overflow(nanos, local_offset_nanos)
         else:
-            offset = _parse_zone_offset(zone) if zone else None
+            offset = _parse_hhmm(tail[sign_at + 1 :])
             if offset is None:
                 return None
-            nanos -= -offset if tail[zone_at] == ord("-") else offset
-        tail = tail[:zone_at]
+            nanos = _sub_no_overflow(nanos, -offset if tail[sign_at] == 0x2D else offset)
+            tail = tail[:sign_at]
     if not tail:
         return nanos
-    if tail[:1] == b".":
+    if tail[0] == 0x2E:
         tail = tail[1:]
     if len(tail) > 9:
         return None
-    fraction = _parse_uint(tail)
+    fraction = parse_date_uint(tail)
     if fraction is None:
         return None
     return nanos + fraction * _POW10[9 - len(tail)]

@@ -1,19 +1,19 @@
-"""``/insert/jsonline`` of VictoriaLogs v1.26.0: one HTTP request in, rows to store out.
+"""``/insert/jsonline`` of VictoriaLogs v1.52.2: one HTTP request in, rows to store out.
 
 Pure functions, no storage: :func:`read_request` applies ``insertutil.GetCommonParams``,
 ``protoparserutil.GetUncompressedReader``, ``insertutil.LineReader`` and
-``jsonline.processStreamInternal``/``readLine``, then ``LogRows.MustAdd`` per row. It answers
-either with a final :class:`IngestResult` (errors and silent drops) or with a :class:`Batch` of
-rows for the storage, which still applies the retention window.
+``jsonline.processStreamInternal``/``readLine``, then ``LogRows.MustAdd`` per row (stream
+tags, the fields a row stores, and where the server's insert buffer is flushed in pieces). It
+answers either with a final :class:`IngestResult` (errors and silent drops) or with a
+:class:`Batch` of rows for the storage, which applies the retention window and builds blocks.
 """
 
 from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,17 +26,20 @@ DEFAULT_MSG_VALUE = "missing _msg field; see https://docs.victoriametrics.com/vi
 MAX_LINE_SIZE_BYTES = 256 * 1024
 #: ``-insert.maxFieldsPerLine``: a row with more fields is dropped.
 MAX_FIELDS_PER_LINE = 1000
+#: ``LogRows.NeedFlush``: the insert buffer of a request is handed to the storage when its
+#: copied text passes this many bytes or it holds more rows than :data:`FLUSH_ROWS`.
+FLUSH_BYTES = (2 * 1024 * 1024 // 8) * 7
+FLUSH_ROWS = 2 * 1024 * 1024 // 100
+#: The 429 text, with the default ``-storageDataPath``.
 READ_ONLY_MESSAGE = (
     "cannot add rows into storage in read-only mode; the storage can be in read-only mode "
-    "because of lack of free disk space at -storageDataPath"
+    "because of lack of free disk space at -storageDataPath=victoria-logs-data"
 )
-_SUPPORTED_ENCODINGS = ("", "none", "gzip", "deflate", "zstd", "snappy")
+_SUPPORTED_ENCODINGS = ("", "none", "identity", "gzip", "deflate", "zstd", "snappy")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 Pairs = list[tuple[str, str]]
-#: (timestamp in ns, stream tags, fields in print order)
-PreparedRow = tuple[int, tuple[Field, ...], Pairs]
 
 
 class BadRequestError(Exception):
@@ -58,6 +61,10 @@ class IngestResult:
     stored: int
     dropped: Mapping[str, int]
     decoded_body: bytes | None
+    #: What the real server would log about this request (its warning texts).
+    warnings: tuple[str, ...] = ()
+    #: The real server's process exits on this request (the FATAL text): no answer at all.
+    crash: str | None = None
 
 
 def header_map(headers: Headers) -> dict[str, str]:
@@ -135,6 +142,7 @@ class _Params:
     ignore: _NameFilter
     decolorize: _NameFilter
     debug: bool
+    preserve_keys: tuple[str, ...] = ()
 
 
 #: ``strconv.ParseBool``.
@@ -151,8 +159,10 @@ def _common_params(args: Mapping[str, str], headers: Mapping[str, str]) -> _Para
         return args.get(arg, "") or headers.get(header.lower(), "")
 
     def array(arg: str, header: str) -> list[str]:
+        """Comma-separated; items trimmed (Go's ``strings.TrimSpace``), empty ones dropped."""
         text = value(arg, header)
-        return text.split(",") if text else []
+        items = (_go_trim_space(item) for item in text.split(",")) if text else ()
+        return [item for item in items if item]
 
     tenant = parse_tenant(headers)
     time_fields = array("_time_field", "VL-Time-Field") or ["_time"]
@@ -160,6 +170,14 @@ def _common_params(args: Mapping[str, str], headers: Mapping[str, str]) -> _Para
     stream_fields = array("_stream_fields", "VL-Stream-Fields")
     ignore_fields = array("ignore_fields", "VL-Ignore-Fields")
     decolorize_fields = array("decolorize_fields", "VL-Decolorize-Fields")
+    preserve_keys = array("preserve_json_keys", "VL-Preserve-JSON-Keys")
+    for name in stream_fields:
+        problem = stream_field_name_problem(name)
+        if problem is not None:
+            raise BadRequestError(
+                "cannot parse stream field names from the _stream_fields query arg or from "
+                f"VL-Stream-Fields header: {problem}"
+            )
     extra: list[Field] = []
     for item in array("extra_fields", "VL-Extra-Fields"):
         eq = item.find("=")
@@ -198,7 +216,24 @@ def _common_params(args: Mapping[str, str], headers: Mapping[str, str]) -> _Para
         ignore=ignore,
         decolorize=_NameFilter(_canonical(f) for f in decolorize_fields),
         debug=debug,
+        preserve_keys=tuple(preserve_keys),
     )
+
+
+#: What Go's ``strings.TrimSpace`` removes (ASCII and Unicode white space).
+_GO_SPACE = " \t\n\v\f\r\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _go_trim_space(text: str) -> str:
+    return text.strip(_GO_SPACE)
+
+
+def stream_field_name_problem(name: str) -> str | None:
+    """``CheckStreamFieldName``: why ``name`` cannot be a stream tag, or None."""
+    for char in "=}":
+        if char in name:
+            return f"the {go_quote(name)} cannot contain {chr(39)}{char}{chr(39)} char"
+    return None
 
 
 ZSTD_UNAVAILABLE_MESSAGE = (
@@ -304,7 +339,7 @@ def _decode_body(encoding: str, body: bytes) -> tuple[bytes | None, str | None]:
 
     A read error part way keeps what was decoded before it, like Go's streaming readers.
     """
-    if encoding in ("", "none"):
+    if encoding in ("", "none", "identity"):
         return body, None
     if encoding == "gzip":
         if body[:3] != b"\x1f\x8b\x08":
@@ -427,45 +462,308 @@ def _drop_color_sequences(text: str) -> str:
         text = rest[n:]
 
 
-def _row_parts(
-    params: _Params, fields: list[Field], default_msg: str
-) -> tuple[tuple[Field, ...], Pairs]:
-    """``LogRows.MustAdd``: stream tags, then the stored fields in print order."""
+# ---------------------------------------------------------------------------------------------
+# Stream tags
+
+
+class StreamTextError(ValueError):
+    """A ``_stream`` value that ``parseStreamFields`` rejects."""
+
+
+_GO_SIMPLE_ESCAPES = {
+    "a": 7, "b": 8, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11, "\\": 92, '"': 34,
+}  # fmt: skip
+
+
+def _go_unquote_prefix(text: str) -> tuple[str, int]:
+    """``strconv.QuotedPrefix`` + ``strconv.Unquote`` of a ``"..."`` string at the start of
+    ``text``: the value and the length of the quoted text."""
+    if not text.startswith('"'):
+        raise StreamTextError("missing quote")
+    out = bytearray()
+    i = 1
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            return out.decode("utf-8", "replace"), i + 1
+        if char == "\n":
+            break
+        if char != "\\":
+            out += char.encode("utf-8", "surrogatepass")
+            i += 1
+            continue
+        kind = text[i + 1 : i + 2]
+        if kind in _GO_SIMPLE_ESCAPES:
+            out.append(_GO_SIMPLE_ESCAPES[kind])
+            i += 2
+        elif kind in ("x", "u", "U"):
+            width = {"x": 2, "u": 4, "U": 8}[kind]
+            digits = text[i + 2 : i + 2 + width]
+            if len(digits) != width or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                break
+            number = int(digits, 16)
+            if kind == "x":
+                out.append(number)
+            elif number > 0x10FFFF or 0xD800 <= number < 0xE000:
+                break
+            else:
+                out += chr(number).encode("utf-8")
+            i += 2 + width
+        elif kind in "01234567" and kind:
+            digits = text[i + 1 : i + 4]
+            if len(digits) != 3 or any(c not in "01234567" for c in digits):
+                break
+            number = int(digits, 8)
+            if number > 255:
+                break
+            out.append(number)
+            i += 4
+        else:
+            break
+    raise StreamTextError("invalid quoted value")
+
+
+def parse_stream_text(text: str) -> list[Field]:
+    """``parseStreamFields``: ``{name="value",...}`` (Go-quoted values) → tags, sorted."""
+    if not text.startswith("{"):
+        raise StreamTextError("missing '{' at the beginning of stream name")
+    text = text[1:]
+    if not text.endswith("}"):
+        raise StreamTextError("missing '}' at the end of stream name")
+    text = text[:-1]
     tags: list[Field] = []
-    stream_set = params.stream_set
-    if stream_set:
-        for name, text in fields:
-            canonical = "" if name == "_msg" else name
-            if text and canonical in stream_set:
-                tags.append((canonical or "_msg", text))
-    tags.extend(params.extra_stream_tags)
-    tags.sort()
-    msg: str | None = None
-    rest: Pairs = []
-    ignore = params.ignore if params.ignore else None
-    decolorize = params.decolorize if params.decolorize else None
-    for name, value in fields:
-        if not value:
-            continue
-        canonical = "" if name == "_msg" else name
-        if ignore is not None and ignore.match(canonical):
-            continue
-        text = value
-        if decolorize is not None and "\x1b[" in text and decolorize.match(canonical):
-            text = _drop_color_sequences(text)
-        if canonical:
-            rest.append((name, text))
-        elif msg is None:
-            msg = text  # the block output prints a single _msg column
-    for name, text in params.extra:  # neither ignored nor decolorized
-        if _canonical(name):
-            rest.append((name, text))
-        elif msg is None:
-            msg = text
-    rest.sort(key=itemgetter(0))
-    if msg is None:
-        msg = default_msg
-    return tuple(tags), [("_msg", msg), *rest]
+    if not text:
+        return tags
+    while True:
+        eq = text.find('="')
+        if eq < 0:
+            raise StreamTextError(f"cannot find field value in double quotes at [{text}]")
+        name = text[:eq]
+        value, length = _go_unquote_prefix(text[eq + 1 :])
+        text = text[eq + 1 + length :]
+        tags.append((name, value))
+        if not text:
+            tags.sort()
+            return tags
+        if text[0] != ",":
+            raise StreamTextError(f"missing ',' after {name}={go_quote(value)}")
+        text = text[1:]
+
+
+def stream_text(tags: Sequence[Field]) -> str:
+    """``StreamTags.String``: ``{name="value",...}`` with Go-quoted values."""
+    return "{" + ",".join(f"{name}={go_quote(value)}" for name, value in tags) + "}"
+
+
+def stream_crash(tags: Sequence[Field]) -> str | None:
+    """The FATAL text when registering this stream crashes the real server, else None.
+
+    ``StreamTags.checkCorrectness`` wants names strictly increasing (no repeated name, e.g. a
+    stream field given twice in one JSON line) and free of ``=`` and ``}``.
+    """
+    previous = ""
+    for name, _ in tags:
+        problem = stream_field_name_problem(name)
+        if problem is None and name <= previous:
+            problem = (
+                "stream tags must be sorted in alphabetical order; got "
+                f"{go_quote(name)} which is less or equal than {go_quote(previous)}; "
+                f"streamTags={stream_text(tags)}"
+            )
+        elif problem is not None:
+            problem = f"invalid stream tag name: {problem}"
+        if problem is not None:
+            return f"FATAL: cannot unmarshal StreamTags: {problem}"
+        previous = name
+    return None
+
+
+def _canonical_size(tags: Sequence[Field]) -> int:
+    """Bytes of ``StreamTags.MarshalCanonical`` (varint lengths and the texts)."""
+
+    def varint(number: int) -> int:
+        return max(1, (number.bit_length() + 6) // 7)
+
+    size = varint(len(tags))
+    for name, value in tags:
+        for text in (name, value):
+            length = len(text.encode("utf-8", "surrogatepass"))
+            size += varint(length) + length
+    return size
+
+
+# ---------------------------------------------------------------------------------------------
+# LogRows: one request's rows, as the insert buffer adds them
+
+
+@dataclass
+class PreparedRow:
+    """A row as the insert buffer holds it."""
+
+    ts: int
+    #: Stream tags, sorted by (name, value).
+    tags: tuple[Field, ...]
+    #: The stored fields in the row's order (``_msg`` named ``_msg``), empty values left out.
+    fields: Pairs
+    #: Which flush of the request's insert buffer carried the row (0, 1, ...).
+    piece: int = 0
+    #: ``EstimatedJSONRowLen`` of the stored fields (what cuts blocks at 2 MiB).
+    size: int = 0
+
+
+#: ``EstimatedJSONRowLen`` of a row without fields: ``{}\n``, ``"_time":""``, RFC3339Nano.
+ROW_OVERHEAD = 3 + 10 + 35
+
+
+def _byte_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class _LogRows:
+    """``LogRows.MustAdd`` for one request, with the buffer's flush points
+    (``LogRows.NeedFlush``: more than :data:`FLUSH_ROWS` rows or :data:`FLUSH_BYTES` of copied
+    text, the server's arena, where a value equal to the previous row's at the same position is
+    not copied again)."""
+
+    def __init__(self, params: _Params, default_msg: str) -> None:
+        self.params = params
+        self.default_msg = default_msg
+        self.rows: list[PreparedRow] = []
+        self.warnings: list[str] = []
+        self.piece = 0
+        self._arena = 0
+        self._count = 0
+        self._previous: Pairs | None = None
+        self._previous_tags: tuple[Field, ...] | None = None
+        self._ignore = params.ignore if params.ignore else None
+        self._decolorize = params.decolorize if params.decolorize else None
+        extra_size = 0
+        self._extra: Pairs = []
+        self._extra_has_msg = False
+        for name, value in params.extra:  # neither ignored nor decolorized, not copied
+            canonical = _canonical(name)
+            if canonical in ("_time", "_stream", "_stream_id"):
+                continue
+            self._extra_has_msg = self._extra_has_msg or not canonical
+            self._extra.append((canonical or "_msg", value))
+            extra_size += 6 + _byte_len(canonical or "_msg") + _byte_len(value)
+        self._extra_size = extra_size
+        self._default_size = 6 + 4 + _byte_len(default_msg)
+
+    def add(self, ts: int, fields: list[Field], ascii_only: bool = False) -> None:
+        """One parsed row; ``ascii_only`` promises every name and value is ASCII."""
+        tags = self._stream_tags(fields)
+        if tags is not None:
+            self._add(ts, tags, fields, len if ascii_only else _byte_len)
+        if self._arena > FLUSH_BYTES or self._count > FLUSH_ROWS:
+            self.piece += 1
+            self._arena = self._count = 0
+            self._previous = self._previous_tags = None
+
+    def _stream_tags(self, fields: list[Field]) -> tuple[Field, ...] | None:
+        params = self.params
+        tags: list[Field] = []
+        if params.stream_set or params.extra_stream_tags:
+            stream_set = params.stream_set
+            for name, text in fields:
+                if text and (name if name != "_msg" else "") in stream_set:
+                    tags.append((name, text))
+            tags.extend(params.extra_stream_tags)
+            tags.sort()
+            return tuple(tags)
+        for index, (name, text) in enumerate(fields):
+            if name == "_stream":
+                try:
+                    parsed = parse_stream_text(text)
+                except StreamTextError as err:
+                    self.warnings.append(
+                        f"cannot parse _stream={text}: {err}; skipping the log entry"
+                    )
+                    return None
+                tags = self._normalize(parsed, fields)
+                fields[index] = (name, "")
+            elif name == "_stream_id":
+                fields[index] = (name, "")
+        tags.sort()
+        return tuple(tags)
+
+    @staticmethod
+    def _normalize(tags: list[Field], fields: Sequence[Field]) -> list[Field]:
+        """``StreamTags.normalize``: tags without a field of their name are dropped, the
+        value of the last field of that name wins."""
+        last = dict(fields)
+        return [(name, last[name]) for name, _ in tags if name in last]
+
+    def _add(
+        self,
+        ts: int,
+        tags: tuple[Field, ...],
+        fields: list[Field],
+        byte_len: Callable[[str], int],
+    ) -> None:
+        """``mustAddInternal`` + ``addFieldsInternal``, counting the arena and the estimate."""
+        if tags != self._previous_tags:
+            self._arena += _canonical_size(tags)
+            self._previous_tags = tags
+        ignore, decolorize = self._ignore, self._decolorize
+        previous = self._previous
+        stored: Pairs = []
+        has_msg = False
+        arena = 0
+        size = ROW_OVERHEAD
+        for index, (name, value) in enumerate(fields):
+            if not value:
+                continue
+            canonical = name if name != "_msg" else ""
+            if ignore is not None and ignore.match(canonical):
+                continue
+            if canonical in ("_time", "_stream", "_stream_id"):
+                self.warnings.append(self._skip_message(canonical, value))
+                continue
+            before = previous[index] if previous is not None and index < len(previous) else None
+            value_bytes = byte_len(value)
+            name_bytes = byte_len(name)
+            if before is None or before[0] != name:
+                arena += name_bytes if canonical else 0
+                previous = None
+            text = value
+            if before is None or before[1] != value:
+                arena += value_bytes
+                if decolorize is not None and "\x1b[" in value and decolorize.match(canonical):
+                    text = _drop_color_sequences(value)
+                    value_bytes = _byte_len(text)
+                    arena += value_bytes
+            if not canonical:
+                has_msg = True
+            stored.append((name, text))
+            size += 6 + name_bytes + value_bytes
+        if self._extra:
+            for name, value in self._extra:
+                stored.append((name, value))
+            has_msg = has_msg or self._extra_has_msg
+            size += self._extra_size
+        for name, value in self.params.extra:
+            if _canonical(name) in ("_time", "_stream", "_stream_id"):
+                self.warnings.append(self._skip_message(_canonical(name), value))
+        if not has_msg and self.default_msg:
+            stored.append(("_msg", self.default_msg))
+            size += self._default_size
+        self._arena += arena
+        self._previous = stored
+        self._count += 1
+        self.rows.append(PreparedRow(ts, tags, stored, self.piece, size))
+
+    @staticmethod
+    def _skip_message(name: str, value: str) -> str:
+        if name == "_time":
+            return (
+                f"skipping _time field with the value {go_quote(value)} because the timestamp "
+                "is parsed from another field"
+            )
+        return (
+            f"skipping {go_quote(name)} field with the value {go_quote(value)} since it "
+            "clashes with the automatically generated field by VictoriaLogs"
+        )
 
 
 def _error(
@@ -475,14 +773,14 @@ def _error(
     return IngestResult(status, message + "\n", "text/plain; charset=utf-8", 0, dropped, body)
 
 
-def _ok(dropped: dict[str, int]) -> IngestResult:
+def _ok(dropped: dict[str, int], warnings: Sequence[str] = ()) -> IngestResult:
     """200 with an empty body (the handler only set ``Content-Type: application/json``)."""
-    return IngestResult(200, "", "application/json", 0, dropped, None)
+    return IngestResult(200, "", "application/json", 0, dropped, None, tuple(warnings))
 
 
 @dataclass
 class Batch:
-    """Rows a request produced, before the storage's retention check."""
+    """Rows a request produced, before the storage's retention check and blocks."""
 
     tenant: tuple[int, int]
     rows: list[PreparedRow]
@@ -490,6 +788,7 @@ class Batch:
     decoded_body: bytes | None = None
     #: A 400 text; the rows are stored all the same (the server flushes before answering).
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _open_request(  # noqa: PLR0911 - one early answer per check, in the server's order
@@ -528,7 +827,8 @@ def _open_request(  # noqa: PLR0911 - one early answer per check, in the server'
     if data is None:
         unknown = encoding not in _SUPPORTED_ENCODINGS
         dropped["unsupported_encoding" if unknown else "undecodable_body"] = 1
-        return _ok(dropped)
+        reason = f"unsupported contentType: {encoding}" if unknown else "invalid header"
+        return _ok(dropped, [f"cannot decode jsonline request: {reason}"])
     if read_error is not None:
         # The line reader stops at the error: only lines ended by a newline before it count.
         data = data[: data.rfind(b"\n") + 1]
@@ -553,27 +853,40 @@ def read_request(
         return opened
     params, data, read_error = opened
     lines, too_long = _read_lines(data, MAX_LINE_SIZE_BYTES)
+    log_rows = _LogRows(params, default_msg)
+    warnings = log_rows.warnings
     if too_long:
         dropped["too_long_line"] = too_long
-    rows: list[PreparedRow] = []
+        warnings.append(
+            f"the line length exceeds -insert.maxLineSizeBytes={MAX_LINE_SIZE_BYTES}; skipping it"
+        )
     invalid = 0
     last_error = ""
-    for line in lines:
+    for number, line in enumerate(lines):
         try:
-            fields = parse_line(line)
+            fields = parse_line(line, params.preserve_keys)
             ts = _extract_time(fields, params.time_fields, now, local_offset)
         except (JSONLineError, TimestampError) as err:
             invalid += 1
             last_error = f"{err}; line contents: {go_quote(line)}"
+            warnings.append(
+                f"jsonline: cannot read line #{number} in /jsonline request: {last_error}"
+            )
             continue
         _rename_msg(fields, params.msg_fields)
         if len(fields) > MAX_FIELDS_PER_LINE:
             dropped["too_many_fields"] = dropped.get("too_many_fields", 0) + 1
+            warnings.append(
+                f"dropping log line with {len(fields)} fields; it exceeds "
+                f"-insert.maxFieldsPerLine={MAX_FIELDS_PER_LINE}"
+            )
         elif params.debug:
             dropped["debug"] = dropped.get("debug", 0) + 1
         else:
-            tags, stored = _row_parts(params, fields, default_msg)
-            rows.append((ts, tags, stored))
+            before = len(log_rows.rows)
+            log_rows.add(ts, fields, line.isascii() and b"\\u" not in line)
+            if len(log_rows.rows) == before:
+                dropped["bad_stream"] = dropped.get("bad_stream", 0) + 1
     if invalid:
         dropped["invalid_line"] = invalid
     if read_error is not None:
@@ -586,4 +899,4 @@ def read_request(
     error = None
     if errors and len(lines) == errors:
         error = f"cannot process jsonline request; error: {last_error}"
-    return Batch(params.tenant, rows, dropped, data, error)
+    return Batch(params.tenant, log_rows.rows, dropped, data, error, warnings)

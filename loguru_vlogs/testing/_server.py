@@ -1,9 +1,12 @@
 """``FakeVictoriaLogs``: the storage model behind an HTTP/1.1 server in a background thread.
 
-Endpoints: ``POST /insert/jsonline``, ``GET|POST /select/logsql/query``,
-``/internal/force_flush``, ``/health``, ``/insert/ready``, ``/ping``; anything else is 404.
-Fault injection (``fail_next``, ``delay_next``, ``drop_next``, ``reset_next``) applies to the
-next insert requests in the order the calls were made. Stdlib only.
+Endpoints, routed like VictoriaLogs v1.52.2 (:func:`route`): ``/insert/jsonline``,
+``/select/logsql/query`` (both also with ``//`` in the path), ``/internal/force_flush``,
+``/health``, ``/insert/ready``, ``/ping``, ``GET /``; ``OPTIONS`` on any path is a CORS 204;
+anything else (other ingestion protocols included) is the server's
+``400 unsupported path requested: "<path>"``. Fault injection (``fail_next``, ``delay_next``,
+``drop_next``, ``reset_next``) applies to the next insert requests in the order the calls
+were made. Stdlib only.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._client import Polling, VLogsQueryError
 from ._gojson import go_quote
@@ -32,6 +35,13 @@ from ._store import Store, json_line, parse_time_arg
 
 INSERT_PATH = "/insert/jsonline"
 QUERY_PATH = "/select/logsql/query"
+_TEXT = "text/plain; charset=utf-8"
+_ROOT_PAGE = (
+    b"<h2>VictoriaLogs</h2></br>Version FakeVictoriaLogs<br>"
+    b"See docs at <a href='https://docs.victoriametrics.com/victorialogs/'>"
+    b"https://docs.victoriametrics.com/victorialogs/</a></br>"
+    b"A VictoriaLogs-compatible test receiver (loguru_vlogs.testing)</br>"
+)
 #: Idle keep-alive connections are closed after this many seconds.
 IDLE_TIMEOUT = 60.0
 _MAX_CHUNK_LINE = 65_537
@@ -93,6 +103,64 @@ class RecordedRequest:
     #: Lines or rows the server silently dropped, by reason.
     dropped: Mapping[str, int] = field(default_factory=dict)
     received_at: float = 0.0
+    #: What the real server would have logged about this request (its warning texts), e.g.
+    #: ``ignoring 3 rows in the block, because they contain more than 2000 unique field
+    #: names: [...]``.
+    warnings: tuple[str, ...] = ()
+    #: Set when the real server's process would exit on this request (the FATAL text); the
+    #: fake closes the connection without an answer instead, and keeps serving.
+    crash: str | None = None
+
+
+def route(method: str, path: str) -> str:  # noqa: PLR0911 - one answer per route
+    """Which handler of VictoriaLogs v1.52.2 answers: ``"options"``, ``"insert"``, ``"select"``,
+    ``"ready"``, ``"health"``, ``"ping"``, ``"force_flush"``, ``"root"`` or ``"unsupported"``."""
+    if method == "OPTIONS":
+        return "options"  # httpserver answers every OPTIONS request itself (CORS)
+    builtin = {"/health": "health", "/ping": "ping"}.get(path)
+    if builtin is not None:
+        return builtin
+    if path == "/":
+        return "root" if method == "GET" else "unsupported"
+    merged = path.replace("//", "/")  # vlinsert and vlselect route on this form
+    if merged == INSERT_PATH:
+        return "insert"
+    if merged == "/insert/ready":
+        return "ready"
+    if merged == QUERY_PATH:
+        return "select"
+    if path == "/internal/force_flush":
+        return "force_flush"
+    return "unsupported"
+
+
+def static_answer(method: str, path: str) -> tuple[int, bytes, str | None] | None:  # noqa: PLR0911 - one per route
+    """The answer of a route that does not need the store (status, body, Content-Type), or
+    None for inserts, queries and flushes."""
+    kind = route(method, path)
+    if kind == "options":
+        return 204, b"", None
+    if kind == "health":
+        return 200, b"OK", _TEXT
+    if kind == "ping":
+        return 204, b"", None
+    if kind == "ready":
+        return 200, b'{"status":"ok"}', "application/json"
+    if kind == "root":
+        return 200, _ROOT_PAGE, "text/html; charset=utf-8"
+    if kind == "unsupported":
+        return 400, f"unsupported path requested: {go_quote(path)}\n".encode(), _TEXT
+    return None
+
+
+def _split_target(target: str) -> tuple[str, str]:
+    """The request target → (decoded path, raw query), like Go's ``r.URL`` (a leading ``//``
+    is part of the path, not a host)."""
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        return unquote(parts.path or "/"), parts.query
+    path, _, query = target.partition("?")
+    return unquote(path), query
 
 
 @dataclass(frozen=True)
@@ -218,18 +286,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         fake = self.server.fake
-        url = urlsplit(self.path)
-        path = url.path
+        path, query = _split_target(self.path)
+        kind = route(self.command, path)
         record: dict[str, Any] = {
             "method": self.command,
             "path": path,
-            "params": first_args(url.query),
-            "query": parse_qs(url.query, keep_blank_values=True),
+            "params": first_args(query),
+            "query": parse_qs(query, keep_blank_values=True),
             "headers": Headers(list(self.headers.items())),
             "received_at": time.time(),
             "fault": None,
         }
-        fault = fake._take_fault() if path == INSERT_PATH else None
+        fault = fake._take_fault() if kind == "insert" else None
         if fault is not None and fault.kind == "reset":
             fake._record(record, raw_body=b"", body=b"", status=None, response=b"", fault="reset")
             self._reset()
@@ -246,57 +314,65 @@ class _Handler(BaseHTTPRequestHandler):
                 # Recorded before answering, so a client that got the answer sees the record.
                 fake._record(record, status=fault.status, response=fault.body)
                 extra = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                self._respond(fault.status, fault.body, "text/plain; charset=utf-8", extra)
+                self._respond(fault.status, fault.body, _TEXT, extra)
                 return
             if fault.kind == "drop":
                 stored: dict[str, Any] = {}
                 if fault.store:
-                    result = fake._ingest(self.command, url.query, record["headers"], raw)
-                    stored = {"stored": result.stored, "dropped": result.dropped}
+                    result = fake._ingest(self.command, query, record["headers"], raw)
+                    stored = {
+                        "stored": result.stored,
+                        "dropped": result.dropped,
+                        "warnings": result.warnings,
+                    }
                 fake._record(record, status=None, response=b"", **stored)
                 self.close_connection = True
                 raise _AbandonedError
-        if path == INSERT_PATH:
-            result = fake._ingest(self.command, url.query, record["headers"], raw)
+        if kind == "insert":
+            result = fake._ingest(self.command, query, record["headers"], raw)
             body = result.body.encode()
             decoded = result.decoded_body if result.decoded_body is not None else raw
+            answered = result.crash is None
             fake._record(
                 record,
                 body=decoded,
-                status=result.status,
+                status=result.status if answered else None,
                 response=body,
                 stored=result.stored,
                 dropped=result.dropped,
+                warnings=result.warnings,
+                crash=result.crash,
             )
+            if not answered:
+                self.close_connection = True
+                raise _AbandonedError  # the real server's process exits here
             self._respond(result.status, body, result.content_type)
             return
-        status, body, content_type = self._answer(path, url.query, raw)
+        status, body, content_type, extra = self._answer(kind, path, query, raw)
         fake._record(record, status=status, response=body)
-        self._respond(status, body, content_type)
+        self._respond(status, body, content_type, extra)
 
-    def _answer(  # noqa: PLR0911 - one answer per endpoint
-        self, path: str, query: str, raw: bytes
-    ) -> tuple[int, bytes, str | None]:
+    def _answer(
+        self, kind: str, path: str, query: str, raw: bytes
+    ) -> tuple[int, bytes, str | None, dict[str, str]]:
         fake = self.server.fake
-        if path == QUERY_PATH:
-            return self._select(query, raw)
-        if path == "/health":
-            return 200, b"OK", "text/plain; charset=utf-8"
-        if path == "/insert/ready":
-            return 200, b'{"status":"ok"}', "application/json"
-        if path == "/ping":
-            return 204, b"", None
-        if path == "/internal/force_flush":
+        if kind == "select":
+            return (*self._select(query, raw), {})
+        if kind == "force_flush":
             fake._store.force_flush()
-            return 200, b"", None
-        if path == "/":
-            return (
-                200,
-                b"FakeVictoriaLogs: a VictoriaLogs-compatible test receiver\n",
-                "text/plain; charset=utf-8",
-            )
-        text = f"unsupported path requested: {go_quote(path)}\n"
-        return 404, text.encode(), "text/plain; charset=utf-8"
+            return 200, b"", None, {}
+        if kind == "ping" and first_args(query).get("verbose") == "true":
+            return 200, b"", None, {}
+        answer = static_answer(self.command, path)
+        assert answer is not None, kind
+        extra = {}
+        if kind == "options":
+            extra = {
+                "Access-Control-Allow-Origin": "*",
+                "Access-Control-Allow-Methods": "*",
+                "Access-Control-Allow-Headers": "*",
+            }
+        return (*answer, extra)
 
     def _select(self, query: str, raw: bytes) -> tuple[int, bytes, str | None]:
         args = first_args(query)
@@ -315,9 +391,9 @@ class _Handler(BaseHTTPRequestHandler):
                 end=end,
             )
         except BadRequestError as err:
-            return err.status, (err.message + "\n").encode(), "text/plain; charset=utf-8"
+            return err.status, (err.message + "\n").encode(), _TEXT
         except LogsQLError as err:
-            return 400, f"{err}\n".encode(), "text/plain; charset=utf-8"
+            return 400, f"{err}\n".encode(), _TEXT
         body = "".join(json_line(pairs) + "\n" for pairs in rows)
         return 200, body.encode("utf-8", "replace"), "application/stream+json"
 
@@ -338,7 +414,7 @@ Duration = float | str | datetime.timedelta | None
 
 
 class FakeVictoriaLogs(Polling):
-    """A VictoriaLogs v1.26.0-compatible receiver on loopback, for tests (yours and ours).
+    """A VictoriaLogs v1.52.2-compatible receiver on loopback, for tests (yours and ours).
 
     >>> with FakeVictoriaLogs() as srv:               # doctest: +SKIP
     ...     ...  # point the code under test at srv.url
