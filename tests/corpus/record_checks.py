@@ -9,6 +9,7 @@ ones too (the encoder must stay inside the limit either way).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import math
 import re
@@ -169,23 +170,43 @@ def documented_name(key: str, static_names: Iterable[str]) -> str:
     return name
 
 
+def head_bytes(name: str, size: int = 119) -> str:
+    """The first whole characters of ``name`` that fit in ``size`` UTF-8 bytes."""
+    return name.encode("utf-8")[:size].decode("utf-8", "ignore")
+
+
+def shortened(name: str) -> str:
+    """README, *Names*: a name over 128 bytes keeps its first whole characters up to 119
+    bytes, then ``~`` and the first 8 hex digits of the SHA-256 of the full name."""
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
+    return f"{head_bytes(name)}~{digest}"
+
+
 class KeyIndex:
     """The output keys, indexed to answer "is the extra documented as ``name`` stored?"."""
 
     def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = set(keys)
         self.names: set[str] = set()
-        self.hashed_heads: list[str] = []
-        for key in keys:
-            if HASHED.search(key):  # shortened: only its kept prefix is known
-                self.hashed_heads.append(key[:-9])
+        #: heads (first 119 bytes) of the keys that were shortened
+        self.hashed_heads: set[str] = set()
+        for key in self.keys:
+            if HASHED.search(key):
+                self.hashed_heads.add(key[:-9])
             for variant in (key, DEDUPED.sub("", key)):
                 parts = variant.split(".")
                 self.names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
 
     def holds(self, name: str) -> bool:
-        if name in self.names:
+        """The name itself, a flattened path under it, or -- for a name over 128 bytes -- its
+        documented short form (a path under a long name is shortened as a whole: its head,
+        which is the name's head, is what can be checked)."""
+        if name in self.names or shortened(name) in self.keys:
             return True
-        return any(name.startswith(h) or h.startswith(name) for h in self.hashed_heads)
+        # A path under the name, shortened as a whole: its kept head begins with the name.
+        if len(name.encode("utf-8")) >= 119:
+            return head_bytes(name) in self.hashed_heads
+        return any(head.startswith(name + ".") for head in self.hashed_heads)
 
 
 def stored_under(name: str, keys: Iterable[str]) -> bool:
@@ -239,14 +260,17 @@ def check_extras(
     read back from the server, which dropped the values that render empty."""
     statics = list(static_names)
     overflow_text = obj.get("extra.overflow", "{}")
-    overflow_cut = MARKER.search(overflow_text) is not None
-    overflow: dict[str, Any] = {} if overflow_cut else orjson.loads(overflow_text)
+    cut = MARKER.search(overflow_text)
+    overflow: dict[str, Any] = {} if cut else orjson.loads(overflow_text)
     index = KeyIndex([*obj, *overflow])
+    missing: list[str] = []
     for key, value in extra.items():
         if not isinstance(key, str) or (stored and renders_empty(value)):
             continue
         name = documented_name(key, statics)
-        assert index.holds(name) or overflow_cut, name
+        if not index.holds(name):
+            missing.append(name)
+            continue
         if type(value) is not str or (stored and not value):
             continue
         # A dotted key and a flattened mapping may share the name: the later one has "~n".
@@ -260,6 +284,15 @@ def check_extras(
         if candidates and not any(isinstance(v, str) and MARKER.search(v) for v in candidates):
             text = repaired(value)
             assert any(isinstance(c, str) and same_stored_text(text, c) for c in candidates), name
+    if cut is None:
+        assert [] == missing
+    else:
+        # extra.overflow was cut: the names still in its text are there; the ones the cut
+        # removed are the last ones (its JSON keeps the extras' order).
+        head = overflow_text[: cut.start()]
+        # A key starts with the name, or with its head when it was shortened (README, *Names*).
+        found = [orjson.dumps(head_bytes(name)).decode()[:-1] in head for name in missing]
+        assert sorted(found, reverse=True) == found, missing
 
 
 def parse_server_time(text: str) -> dt.datetime:
