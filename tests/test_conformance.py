@@ -5,6 +5,10 @@ answered and stored: ``victorialogs-v1.52.2.json`` (the server the project targe
 ``victorialogs-v1.26.0.json`` (the one before). Every v1.52.2 case is replayed twice: straight
 into the storage model, and over HTTP into a running ``FakeVictoriaLogs``, read back with
 ``VLogsClient``. Status, error text and stored rows (in the server's key order) must match.
+A case of several requests sends them in order. A case recorded with ``stored_after_merge``
+is replayed once more into a fresh store and a fresh ``FakeVictoriaLogs``, then merged
+(``Store.force_merge``, ``GET /internal/force_merge``): the rows must then be the ones the
+server kept after its forced merge, and the rows it dropped must be in the fake's warnings.
 
 The v1.26.0 cases are replayed the same way where v1.52.2 still answers them the same way;
 :data:`SUPERSEDED_BY_V1_52` lists the others with what changed. Their stored rows are compared
@@ -15,6 +19,7 @@ where v1.26.0 printed ``_time``, ``_stream``, ``_msg`` first, so no v1.26.0 key 
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import json
 from collections.abc import Iterator
@@ -29,7 +34,7 @@ from loguru_vlogs.testing._block import MAX_COLUMNS_PER_BLOCK, read_back
 from loguru_vlogs.testing._gojson import parse_line
 from loguru_vlogs.testing._gotime import format_rfc3339_nano, parse_rfc3339
 from loguru_vlogs.testing._server import static_answer
-from loguru_vlogs.testing._store import Store
+from loguru_vlogs.testing._store import IngestResult, Store
 
 DATA = Path(__file__).resolve().parent / "data" / "conformance"
 CURRENT_FILE = DATA / "victorialogs-v1.52.2.json"
@@ -71,14 +76,24 @@ def clock(recording: dict[str, Any]) -> int:
     return nanos
 
 
-def as_recorded(rows: list[list[Any]], now: int) -> list[dict[str, Any]]:
+def compact(value: str) -> str:
+    """``record.compact``: a long value as ``<N chars, sha256 HEX16>``."""
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"<{len(value)} chars, sha256 {digest}>"
+
+
+def as_recorded(
+    rows: list[list[Any]], now: int, compact_over: int | None = None
+) -> list[dict[str, Any]]:
     """The README's convention: first duplicate kept, others in ``_duplicates``; no ``_stream_id``;
-    the ingestion time as a placeholder; rows sorted by their JSON text."""
+    the ingestion time as a placeholder; values longer than ``compact_over`` compacted; rows
+    sorted by their JSON text."""
     ingestion_time = format_rfc3339_nano(now)
     result = []
     for pairs in rows:
         row: dict[str, Any] = {}
-        for name, value in pairs:
+        for name, text in pairs:
+            value = compact(text) if compact_over is not None and len(text) > compact_over else text
             if name in row:
                 row.setdefault("_duplicates", []).append([name, value])
             else:
@@ -121,8 +136,13 @@ def key_orders(rows: list[dict[str, Any]]) -> list[list[str]]:
     return [list(row) for row in rows]
 
 
-def compare_rows(recording: dict[str, Any], expected: list[dict[str, Any]], got: list[Any]) -> None:
-    rows = as_recorded(got, clock(recording))
+def compare_rows(
+    recording: dict[str, Any],
+    expected: list[dict[str, Any]],
+    got: list[Any],
+    compact_over: int | None = None,
+) -> None:
+    rows = as_recorded(got, clock(recording), compact_over)
     assert expected == rows
     if recording is not PREVIOUS:
         assert key_orders(expected) == key_orders(rows)
@@ -172,16 +192,39 @@ def test_kept_v1_26_cases_still_answer_the_same_on_v1_52() -> None:
 # -- replay ---------------------------------------------------------------------------------
 
 
-def replay_straight(case: dict[str, Any], now: int) -> tuple[Any, Store]:
+def requests_of(case: dict[str, Any]) -> list[dict[str, Any]]:
+    """The case's requests in the order sent: its own, then those under ``more``; each with
+    ``body_b64`` and what the server answered."""
+    return [case, *case.get("more", [])]
+
+
+def replay_straight(case: dict[str, Any], now: int) -> tuple[list[IngestResult], Store]:
     store = Store(retention="100y", timezone_offset=0)
-    result = store.ingest(
-        method=case.get("method", "POST"),
-        query=urlencode(case["params"]),
-        headers=case["headers"],
-        body=base64.b64decode(case["body_b64"]),
-        now_ns=now,
-    )
-    return result, store
+    results = [
+        store.ingest(
+            method=case.get("method", "POST"),
+            query=urlencode(case["params"]),
+            headers=case["headers"],
+            body=base64.b64decode(request["body_b64"]),
+            now_ns=now,
+        )
+        for request in requests_of(case)
+    ]
+    return results, store
+
+
+def check_answers(case: dict[str, Any], results: list[IngestResult]) -> None:
+    """Each request: same status (or the same exit), same error text."""
+    for request, result in zip(requests_of(case), results, strict=True):
+        if request["status"] is None:  # the real server exited instead of answering
+            assert (0, case["server_exited"]) == (result.status, True)
+            assert result.crash is not None
+            assert any(result.crash in line for line in case["server_log"])
+        else:
+            assert request["status"] == result.status
+            assert result.crash is None
+        if request["status"] not in (None, 200):
+            assert request["response"].strip() == result.body.strip()
 
 
 @pytest.mark.parametrize(("recording", "case"), ALL_CASES)
@@ -199,19 +242,10 @@ def test_the_storage_model_stores_what_the_server_stored(
         )
         assert case.get("content_type", content_type) == content_type
         return
-    now = clock(recording)
-    result, store = replay_straight(case, now)
+    results, store = replay_straight(case, clock(recording))
     rows = store.select("*", account_id=int(case["account"]), project_id=int(case["project"]))
-    if case["status"] is None:  # the real server exited instead of answering
-        assert (0, case["server_exited"]) == (result.status, True)
-        assert result.crash is not None
-        assert any(result.crash in line for line in case["server_log"])
-    else:
-        assert case["status"] == result.status
-        assert result.crash is None
-    if case["status"] not in (None, 200):
-        assert case["response"].strip() == result.body.strip()
-    compare_rows(recording, case["stored"], rows)
+    check_answers(case, results)
+    compare_rows(recording, case["stored"], rows, case.get("compact_over"))
 
 
 @pytest.fixture(scope="module")
@@ -249,40 +283,135 @@ def send(
         conn.close()
 
 
+def send_all(url: str, case: dict[str, Any]) -> None:
+    """Every request of the case, as recorded; each answer as the server's."""
+    query = urlencode(case["params"])
+    target = case.get("path", "/insert/jsonline") + ("?" + query if query else "")
+    method = case.get("method", "POST")
+    for request in requests_of(case):
+        body = base64.b64decode(request["body_b64"])
+        status, text, content_type = send(url, method, target, case["headers"], body)
+        assert request["status"] == status
+        if request["status"] not in (None, 200):
+            assert request["response"].strip() == text.strip()
+        if "content_type" in request:
+            assert request["content_type"] == content_type
+
+
 @pytest.mark.parametrize(("recording", "case"), ALL_CASES)
 def test_the_http_receiver_stores_what_the_server_stored(
     servers: dict[int, FakeVictoriaLogs], recording: dict[str, Any], case: dict[str, Any]
 ) -> None:
     """The same replay through sockets: send the bytes, read back with ``VLogsClient``."""
     server = servers[clock(recording)]
-    query = urlencode(case["params"])
-    target = case.get("path", "/insert/jsonline") + ("?" + query if query else "")
-    method = case.get("method", "POST")
-    body = base64.b64decode(case["body_b64"])
-    status, text, content_type = send(server.url, method, target, case["headers"], body)
-    client = VLogsClient(server.url)
-    rows = client.select("*", int(case["account"]), int(case["project"]))
-    assert case["status"] == status
-    if case["status"] not in (None, 200):
-        assert case["response"].strip() == text.strip()
-    if "content_type" in case:
-        assert case["content_type"] == content_type
-    compare_rows(recording, case["stored"], rows)
+    send_all(server.url, case)
+    rows = VLogsClient(server.url).select("*", int(case["account"]), int(case["project"]))
+    compare_rows(recording, case["stored"], rows, case.get("compact_over"))
+
+
+# -- after a forced merge -------------------------------------------------------------------
+
+
+def merge_cases() -> list[Any]:
+    return [
+        pytest.param(case, id=case["name"])
+        for case in CURRENT["cases"]
+        if "stored_after_merge" in case
+    ]
+
+
+def column_limit_drops(lines: Any) -> list[int]:
+    """The N of each ``ignoring N rows in the block`` warning (the server's log lines have a
+    ``warn: `` prefix)."""
+    found = []
+    for line in lines:
+        if COLUMN_LIMIT_WARNING in line:
+            found.append(int(line.split("ignoring ", 1)[1].split()[0]))
+    return found
+
+
+@pytest.mark.parametrize("case", merge_cases())
+def test_the_storage_model_after_a_merge_stores_what_the_server_stored(
+    case: dict[str, Any],
+) -> None:
+    """``Store.force_merge``: the rows the server kept after ``/internal/force_merge`` (values
+    re-encoded, rows past the column limit gone), and a warning for every drop it logged."""
+    results, store = replay_straight(case, clock(CURRENT))
+    check_answers(case, results)
+    merged = store.force_merge()
+    rows = store.select("*", account_id=int(case["account"]), project_id=int(case["project"]))
+    compare_rows(CURRENT, case["stored_after_merge"], rows, case.get("compact_over"))
+    assert column_limit_drops(case["server_log_after_merge"]) == column_limit_drops(merged.warnings)
+    assert sum(column_limit_drops(merged.warnings)) == merged.dropped
+
+
+@pytest.mark.parametrize("case", merge_cases())
+def test_the_http_receiver_after_a_merge_stores_what_the_server_stored(
+    case: dict[str, Any],
+) -> None:
+    """The same through sockets, on a fake of its own (a merge takes in every tenant's parts,
+    as the recorder's server of its own did): ``GET /internal/force_merge`` answers 200 once
+    merged; the merge warnings are recorded with that request."""
+    now = clock(CURRENT)
+    with FakeVictoriaLogs(retention="100y", timezone_offset=0, clock=lambda: now) as server:
+        send_all(server.url, case)
+        client = VLogsClient(server.url)
+        before = client.select("*", int(case["account"]), int(case["project"]))
+        compare_rows(CURRENT, case["stored"], before, case.get("compact_over"))
+        assert (200, "", None) == send(server.url, "GET", "/internal/force_merge", {}, b"")
+        rows = client.select("*", int(case["account"]), int(case["project"]))
+        compare_rows(CURRENT, case["stored_after_merge"], rows, case.get("compact_over"))
+        merge_request = server.requests[-2]  # the last one is the query
+        assert "/internal/force_merge" == merge_request.path
+        assert column_limit_drops(case["server_log_after_merge"]) == column_limit_drops(
+            merge_request.warnings
+        )
+        assert list(merge_request.warnings) == server.merge_warnings
 
 
 # -- what the new cases are about -----------------------------------------------------------
 
 
-def test_a_merge_later_can_drop_rows_the_fake_keeps() -> None:
-    """NOT_MODELLED, and worth knowing: the real server merges blocks of a stream in the
-    background (in-memory parts go to disk after about 5 s), and the merged block obeys the
-    2000-name limit again: rows that were stored, and visible, disappear. The fake keeps what
-    the server shows right after ingestion (the replay above checks ``stored``)."""
-    split = CURRENT_BY_NAME["column_limit_block_split_by_size"]
-    before = [row["_msg"] for row in split["stored"]]
-    after = [row["_msg"] for row in split["stored_after_merge"]]
-    assert (before, after) == (["plain", "wide a", "wide b", "wide c"], ["wide a", "wide b"])
-    assert any(COLUMN_LIMIT_WARNING in line for line in split["server_log_after_merge"])
+def test_the_merge_cases_show_what_a_merge_does() -> None:
+    """What the recording shows (and the replays above hold the fake to): rows that were stored
+    and visible disappear in a merge, the column limit counted again over rows of several
+    requests in time order; values read back change once rows of several requests share a
+    block; blocks of 2 MiB, or that would make 4 MiB together, are not unpacked; a forced
+    merge merges the in-memory parts, then the merged part again."""
+
+    def msgs(name: str, key: str) -> list[str]:
+        return [row["_msg"] for row in CURRENT_BY_NAME[name][key] if len(row["_msg"]) < 10]
+
+    def values(name: str, key: str) -> dict[str, str]:
+        return {row["_msg"]: row["v"] for row in CURRENT_BY_NAME[name][key]}
+
+    expected = {
+        "column_limit_block_split_by_size": (
+            ["plain", "wide a", "wide b", "wide c"],
+            ["wide a", "wide b"],
+        ),
+        "merge_column_limit_across_requests": (["r1", "r2", "r3"], ["r1", "r2"]),
+        "merge_column_limit_follows_time_across_requests": (["r1", "r2", "r3"], ["r1", "r3"]),
+        "merge_keeps_a_block_of_2_mib_whole": (["A", "B", "C"], ["A", "B", "C"]),
+        "merge_keeps_blocks_apart_past_4_mib": (["A", "B", "C"], ["A", "B", "C"]),
+        "merge_in_memory_parts_then_the_merged_part": (["A", "B", "C", "V", "W"], ["A", "W"]),
+    }
+    for name, (before, after) in expected.items():
+        assert (before, after) == (msgs(name, "stored"), msgs(name, "stored_after_merge")), name
+    drops = {
+        name: column_limit_drops(case["server_log_after_merge"])
+        for name, case in CURRENT_BY_NAME.items()
+        if "server_log_after_merge" in case
+    }
+    assert [22, 2] == drops["merge_in_memory_parts_then_the_merged_part"]
+    assert [1] == drops["merge_column_limit_across_requests"]
+    floats = "merge_float_across_requests"
+    before, after = values(floats, "stored"), values(floats, "stored_after_merge")
+    assert (before["a0"], after["a0"]) == ("0.3", "0.30000000000000004")
+    assert (before["a1"], after["a1"]) == ("0.47764000000000006", "0.4776400000000001")
+    assert (before["b1"], after["b1"]) == ("0.47764000000000006", "0.47764000000000006")
+    alone = "merge_a_block_alone_is_not_rebuilt"
+    assert values(alone, "stored") == values(alone, "stored_after_merge")
 
 
 COLUMN_LIMIT_WARNING = f"because they contain more than {MAX_COLUMNS_PER_BLOCK} unique field names"
@@ -300,7 +429,7 @@ def column_limit_cases() -> list[Any]:
 def test_the_column_limit_drops_and_warns_like_the_server(case: dict[str, Any]) -> None:
     """Per block, at most 2000 field names: the fake drops the same rows (the replay above) and
     logs the same warning, ``ignoring N rows in the block, ...``, with the same N."""
-    result, _ = replay_straight(case, clock(CURRENT))
+    (result,), _ = replay_straight(case, clock(CURRENT))
     server = [line.split(": ", 1)[1] for line in case["server_log"] if COLUMN_LIMIT_WARNING in line]
     fake = [line for line in result.warnings if COLUMN_LIMIT_WARNING in line]
     assert [w.split(":", 1)[0] for w in server] == [w.split(":", 1)[0] for w in fake]

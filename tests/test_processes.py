@@ -167,7 +167,6 @@ def test_a_fork_while_the_parent_is_in_a_send_does_not_deadlock_the_child(
     assert (n, 0) == (run.result["in_flight_at_fork"], run.result["requests_at_fork"])
     # Both children forked, logged, delivered and exited while the parent's send was held.
     assert 0 == run.result["requests_when_children_done"]
-    assert run.result["children_elapsed"] < hold
     assert expected(n, ["parent", "fork-mid-send", "process-mid-send"]) == arrived(server)
     assert n == run.result["parent_sent"]
     assert "" == run.stderr

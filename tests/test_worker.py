@@ -71,7 +71,7 @@ def test_a_lone_record_goes_after_flush_interval() -> None:
     buffer.put(line(1))
     assert wait_for(lambda: transport.lines() == [line(1)], timeout=2.0)
     waited = time.monotonic() - started
-    assert 0.15 <= waited < 1.5
+    assert waited >= 0.15  # not sent before flush_interval (wait_for bounds the other side)
     worker.stop(time.monotonic() + 1)
 
 
@@ -118,7 +118,7 @@ def test_block_policy_waits_for_room_then_gives_up_with_a_count() -> None:
     buffer.put(line(2))
     started = time.monotonic()
     assert "block_timeout" == buffer.put(line(3))
-    assert 0.08 <= time.monotonic() - started < 1.0
+    assert 0.08 <= time.monotonic() - started < 5.0  # waited block_timeout, then gave up
     assert {"block_timeout": 1} == buffer.dropped
 
 
@@ -180,12 +180,12 @@ def test_a_rejected_batch_is_dropped_and_counted_and_the_sink_goes_on() -> None:
 def test_drain_returns_on_failure_when_asked() -> None:
     """complete() semantics: a failed attempt ends the wait; the records stay buffered."""
     transport = FakeTransport([Outcome(status=None, error="refused")] * 50)
-    worker, buffer = make_worker(transport, backoff_base=5.0, backoff_max=10.0)
+    worker, buffer = make_worker(transport, backoff_base=30.0, backoff_max=30.0)
     worker.start()
     buffer.put(line(1))
     started = time.monotonic()
-    assert not worker.drain(deadline=time.monotonic() + 5, stop_on_failure=True)
-    assert time.monotonic() - started < 2.0
+    assert not worker.drain(deadline=time.monotonic() + 30, stop_on_failure=True)
+    assert time.monotonic() - started < 10.0  # not the deadline, not the backoff
     with buffer.cond:
         assert not worker.drained(buffer.accepted)
     worker.stop(time.monotonic() + 0.2)
@@ -201,8 +201,8 @@ def test_drain_interrupts_a_long_backoff() -> None:
     buffer.put(line(1))
     assert wait_for(lambda: transport.attempts == 1, timeout=2.0)
     started = time.monotonic()
-    assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
-    assert time.monotonic() - started < 2.0
+    assert worker.drain(deadline=time.monotonic() + 30, stop_on_failure=False)
+    assert time.monotonic() - started < 10.0  # the 30 s backoff was cut short
     worker.stop(time.monotonic() + 1)
 
 
@@ -227,7 +227,7 @@ def test_stop_with_a_dead_server_ends_at_the_deadline_and_counts_the_rest() -> N
         buffer.put(line(i))
     started = time.monotonic()
     worker.stop(started + 0.5)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.5 + 3.0  # the deadline, not endless retries
     assert {"shutdown": 30} == buffer.dropped
 
 
@@ -241,7 +241,7 @@ def test_stop_does_not_wait_for_a_hung_request_past_the_deadline() -> None:
     assert transport.entered.wait(2.0)
     started = time.monotonic()
     worker.stop(started + 0.3)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.3 + 3.0  # the deadline, not the 30 s timeout
     assert {"shutdown": 1} == buffer.dropped
     transport.gate.set()
 

@@ -384,7 +384,8 @@ def recursion(url: str, enqueue: bool, n: int, app_http: bool) -> dict[str, Any]
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.NOTSET, force=True)
     seen: list[tuple[str, str]] = []
     logger.add(lambda m: seen.append((m.record["name"] or "", m.record["thread"].name)), level=0)
-    sink = add_sink(url, timeout=0.3, shutdown_timeout=1.0, warn_interval=60.0)
+    # A generous timeout: a slow answer must not put a "sending failed" line on stderr.
+    sink = add_sink(url, timeout=5.0, shutdown_timeout=1.0, warn_interval=60.0)
     logger.add(sink, level="DEBUG", enqueue=enqueue)
     started = time.monotonic()
 

@@ -38,6 +38,13 @@ class Case:
     #: Sent to a server of its own, which then merges its parts (``/internal/force_merge``):
     #: the rows are read back again after the merge.
     merge_after: bool = False
+    #: More request bodies, sent after ``body`` in order with the same method, path,
+    #: parameters and headers, each followed by ``/internal/force_flush`` (so each request is
+    #: a part of its own); the rows are read back after the last one.
+    more: list[bytes] = field(default_factory=list)
+    #: Values longer than this many characters are recorded as ``<N chars, sha256 ...>``
+    #: (cases whose rows hold megabytes of filler).
+    compact_over: int | None = None
 
     def all_headers(self) -> dict[str, str]:
         headers = dict(self.headers)
@@ -547,10 +554,142 @@ def crash_cases() -> list[Case]:
     ]
 
 
+def merge_cases() -> list[Case]:
+    """What the server's merges do to rows stored by several requests (``block_stream_merger.go``):
+    each request is flushed into a part of its own, then ``/internal/force_merge`` merges the
+    in-memory parts into one part and that part again (``datadb.mustForceMergeAllParts``)."""
+    filler = "x" * 100_000  # the same text in every filler row: no new arena text
+    fillers = [{"_msg": filler, "_time": at(10 + i)} for i in range(21)]
+    a_decimals = [
+        {"_msg": f"a{i}", "_time": at(i), "app": "a", "v": DECIMALS[i]} for i in range(10)
+    ]
+    b_values = [*DECIMALS[:9], "n/a"]
+    b_decimals = [
+        {"_msg": f"b{i}", "_time": at(i), "app": "b", "v": b_values[i]} for i in range(10)
+    ]
+    return [
+        Case(
+            "merge_column_limit_across_requests",
+            lines(wide("a", 998, _msg="r1", _time=at(1))),
+            more=[
+                lines(wide("b", 998, _msg="r2", _time=at(2))),
+                lines({"_msg": "r3", "_time": at(3), "x": "1", "y": "2", "z": "3"}),
+            ],
+            merge_after=True,
+            note="Three requests, one row each, one stream: r1 and r2 have 999 names each "
+            "(_msg and 998 keys), r3 has 4. Each request is a block of its own and keeps its "
+            "row; the merge packs the three rows into one block, where r3 makes 1998 + 4 > "
+            "2000: r3 disappears after the merge, with the warning.",
+        ),
+        Case(
+            "merge_column_limit_follows_time_across_requests",
+            lines(wide("a", 998, _msg="r1", _time=at(1))),
+            more=[
+                lines(wide("b", 998, _msg="r2", _time=at(3))),
+                lines({"_msg": "r3", "_time": at(2), "x": "1", "y": "2", "z": "3"}),
+            ],
+            merge_after=True,
+            note="As merge_column_limit_across_requests, but r3 (sent last) is older than r2: "
+            "the merged block holds r1, r3, r2 in time order and r2 is the row dropped.",
+        ),
+        Case(
+            "merge_float_across_requests",
+            lines(a_decimals[0], *b_decimals[:9]),
+            more=[lines(*a_decimals[1:], b_decimals[9])],
+            params={"_stream_fields": "app"},
+            merge_after=True,
+            note="Stream a: a lone 0.3 (a one-row block: a constant, read back as sent), then "
+            "nine other decimals in a second request (a float64 column: 0.47764 reads back as "
+            "0.47764000000000006). Merged into one block of ten decimals, 0.3 becomes "
+            "0.30000000000000004 and 0.47764000000000006, parsed again, 0.4776400000000001. "
+            "Stream b: nine decimals (float64) then 'n/a': merged, the column is text and keeps "
+            "the texts the float64 column had made.",
+        ),
+        Case(
+            "merge_a_block_alone_is_not_rebuilt",
+            lines(
+                *({"_msg": f"r{i}", "_time": at(i), "v": v} for i, v in enumerate(DECIMALS)),
+            ),
+            merge_after=True,
+            note="One request, one block: the merge writes it out as it is (mustWriteBlockData), "
+            "so 0.47764000000000006 stays (rebuilt, it would become 0.4776400000000001).",
+        ),
+        Case(
+            "merge_keeps_a_block_of_2_mib_whole",
+            gzipped(wide("a", 998, _msg="A", _time=at(1)), *fillers),
+            more=[
+                gzipped(
+                    wide("b", 998, _msg="B", _time=at(40)),
+                    {"_msg": "C", "_time": at(41), "x": "1", "y": "2", "z": "3"},
+                )
+            ],
+            headers={"Content-Encoding": "gzip"},
+            merge_after=True,
+            compact_over=1000,
+            note="Request 1: A (999 names) and 21 filler rows of 100 kB, one block of 2.1 MB "
+            "(>= 2 MiB); request 2: B (999 names) and C (4). A merge writes a block of 2 MiB or "
+            "more out as it is when nothing is pending, so B and C stay in a block of their own "
+            "and C is kept (in one block it would be dropped: 1997 + 4 > 2000).",
+        ),
+        Case(
+            "merge_keeps_consecutive_blocks_of_2_mib_whole",
+            gzipped(*({"_msg": filler, "_time": at(i), "v": DECIMALS[i % 10]} for i in range(42))),
+            headers={"Content-Encoding": "gzip"},
+            merge_after=True,
+            compact_over=1000,
+            note="One request, one stream, 42 rows of 100 kB with a decimal each: two blocks of "
+            "2.1 MB, each with a float64 column (0.47764 reads back as 0.47764000000000006). "
+            "The merge writes both out as they are, the second one too although it is not the "
+            "stream's first (nothing pending): rebuilt, 0.47764000000000006 would become "
+            "0.4776400000000001.",
+        ),
+        Case(
+            "merge_keeps_blocks_apart_past_4_mib",
+            gzipped(
+                wide("a", 998, _msg="A", _time=at(1)),
+                *fillers[:20],
+                {"_msg": "w" * 80_000, "_time": at(35)},
+            ),
+            more=[
+                gzipped(
+                    wide("b", 998, _msg="B", _time=at(40)),
+                    {"_msg": "C", "_time": at(41), "x": "1", "y": "2", "z": "3"},
+                    *({"_msg": filler, "_time": at(42 + i)} for i in range(19)),
+                    {"_msg": "y" * 250_000, "_time": at(70)},
+                )
+            ],
+            headers={"Content-Encoding": "gzip"},
+            merge_after=True,
+            compact_over=1000,
+            note="Two blocks under 2 MiB each (2.09 MB and 2.16 MB) but 4 MiB or more together: "
+            "the merge does not unpack them (the 2*maxUncompressedBlockSize rule), C is kept.",
+        ),
+        Case(
+            "merge_in_memory_parts_then_the_merged_part",
+            gzipped(wide("a", 998, _msg="A", _time=at(1)), wide("w", 998, _msg="W", _time=at(2))),
+            more=[
+                gzipped(wide("v", 998, _msg="V", _time=at(3)), *fillers),
+                gzipped(
+                    wide("b", 998, _msg="B", _time=at(40)),
+                    {"_msg": "C", "_time": at(41), "x": "1", "y": "2", "z": "3"},
+                ),
+            ],
+            headers={"Content-Encoding": "gzip"},
+            merge_after=True,
+            compact_over=1000,
+            note="Three in-memory parts. The forced merge first merges them into one part: the "
+            "rows of the first two reach 2 MiB and become one block, where V and the fillers "
+            "are dropped (1998 + 999 > 2000), leaving A and W; B and C stay a block of their "
+            "own. Then it merges that part again: the two small blocks are packed into one and "
+            "B and C are dropped too (two warnings).",
+        ),
+    ]
+
+
 def new_cases() -> list[Case]:
     """Cases first recorded against v1.52.2 (tenants 7100 and up, in this order)."""
     cases = column_limit_cases() + encoding_cases() + path_cases() + ingestion_cases()
-    cases += crash_cases()
+    cases += crash_cases() + merge_cases()
     for number, case in enumerate(cases):
         case.account = 7100 + number
     return cases

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime
+import hashlib
 import http.client
 import json
 import os
@@ -92,13 +93,23 @@ def read_back(port: int, account: int, project: int) -> list[list[tuple[str, str
     return [json.loads(line, object_pairs_hook=list) for line in text.splitlines() if line]
 
 
-def as_recorded(rows: list[list[tuple[str, str]]], window: tuple[int, int]) -> list[dict[str, Any]]:
+def compact(value: str) -> str:
+    """A long value as ``<N chars, sha256 HEX16>`` (cases with ``compact_over``)."""
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"<{len(value)} chars, sha256 {digest}>"
+
+
+def as_recorded(
+    rows: list[list[tuple[str, str]]], window: tuple[int, int], compact_over: int | None = None
+) -> list[dict[str, Any]]:
     """First of duplicate keys kept, the others under ``_duplicates``; no ``_stream_id``; a
-    ``_time`` inside the request's send window is ``<ingestion time>``; sorted by JSON text."""
+    ``_time`` inside the request's send window is ``<ingestion time>``; values longer than
+    ``compact_over`` compacted; sorted by JSON text."""
     result = []
     for pairs in rows:
         row: dict[str, Any] = {}
-        for name, value in pairs:
+        for name, text in pairs:
+            value = compact(text) if compact_over is not None and len(text) > compact_over else text
             if name in row:
                 row.setdefault("_duplicates", []).append([name, value])
             else:
@@ -130,11 +141,19 @@ def describe(case: Case) -> dict[str, Any]:
         entry["path"] = case.path
     entry["params"] = case.params
     entry["headers"] = case.all_headers()
-    if len(case.body) <= BODY_TEXT_LIMIT:
-        entry["body"] = case.body.decode("utf-8", "replace")
-    entry["body_b64"] = base64.b64encode(case.body).decode("ascii")
-    entry["body_len"] = len(case.body)
+    entry.update(describe_body(case.body))
+    if case.compact_over is not None:
+        entry["compact_over"] = case.compact_over
     return entry
+
+
+def describe_body(body: bytes) -> dict[str, Any]:
+    described: dict[str, Any] = {}
+    if len(body) <= BODY_TEXT_LIMIT:
+        described["body"] = body.decode("utf-8", "replace")
+    described["body_b64"] = base64.b64encode(body).decode("ascii")
+    described["body_len"] = len(body)
+    return described
 
 
 def new_log(log: Path, offset: int) -> list[str]:
@@ -142,6 +161,19 @@ def new_log(log: Path, offset: int) -> list[str]:
     with log.open("rb") as handle:
         handle.seek(offset)
         return log_messages(handle.read().decode("utf-8", "replace"))
+
+
+def send_more(server: RealVictoriaLogs, case: Case, body: bytes) -> dict[str, Any]:
+    """One of the case's further requests (same method, path, parameters and headers), then
+    ``/internal/force_flush``."""
+    request = Case(case.name, body, params=case.params, headers=case.headers)
+    request.method, request.path = case.method, case.path
+    request.account, request.project = case.account, case.project
+    status, response, content_type = send(server.port, request)
+    get(server.port, "/internal/force_flush")
+    described = describe_body(body)
+    described.update(status=status, response=response[:RESPONSE_LIMIT], content_type=content_type)
+    return described
 
 
 def run_case(server: RealVictoriaLogs, case: Case) -> dict[str, Any]:
@@ -164,6 +196,9 @@ def run_case(server: RealVictoriaLogs, case: Case) -> dict[str, Any]:
         entry["server_exited"] = not server.running
     else:
         get(server.port, "/internal/force_flush")
+    if case.more:
+        entry["more"] = [send_more(server, case, body) for body in case.more]
+        after = time.time_ns()
     entry["status"] = status
     entry["response"] = response[:RESPONSE_LIMIT]
     entry["content_type"] = content_type
@@ -174,7 +209,7 @@ def run_case(server: RealVictoriaLogs, case: Case) -> dict[str, Any]:
         server.stop()
         server.start()  # same port and data: what survived the crash
     entry["stored"] = as_recorded(
-        read_back(server.port, case.account, case.project), (before, after)
+        read_back(server.port, case.account, case.project), (before, after), case.compact_over
     )
     if case.merge_after:
         offset = log.stat().st_size
@@ -186,7 +221,7 @@ def run_case(server: RealVictoriaLogs, case: Case) -> dict[str, Any]:
             time.sleep(0.1)
         entry["server_log_after_merge"] = new_log(log, offset)
         rows = read_back(server.port, case.account, case.project)
-        entry["stored_after_merge"] = as_recorded(rows, (before, after))
+        entry["stored_after_merge"] = as_recorded(rows, (before, after), case.compact_over)
     print(f"{case.name}: {status} {response[:80]!r}", file=sys.stderr)
     return entry
 
@@ -218,15 +253,42 @@ def record(binary: str, version: str, only: set[str] | None) -> dict[str, Any]:
     }
 
 
+def merge_into(existing: dict[str, Any], recorded: dict[str, Any]) -> dict[str, Any]:
+    """The existing recording with the newly recorded cases in place of (or next to) its own,
+    in the order of ``cases.py``; it keeps its ``recorded_now``, so a new case may not have
+    rows stamped with their ingestion time (their time would be another clock's)."""
+    for entry in recorded["cases"]:
+        if any("<ingestion time>" in json.dumps(entry.get(key, [])) for key in STORED_KEYS):
+            raise SystemExit(
+                f"{entry['name']}: rows stamped with the ingestion time cannot join a recording "
+                "made at another time; record every case instead (no --only)"
+            )
+    entries = {entry["name"]: entry for entry in existing["cases"]}
+    entries.update((entry["name"], entry) for entry in recorded["cases"])
+    order = [case.name for case in all_cases()]
+    names = sorted(entries, key=lambda name: order.index(name) if name in order else len(order))
+    return {**existing, "cases": [entries[name] for name in names]}
+
+
+STORED_KEYS = ("stored", "stored_after_merge")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", required=True, help="the victoria-logs binary")
     parser.add_argument("--version", required=True, help="its version, e.g. v1.52.2")
     parser.add_argument("--out", help="output file (default: victorialogs-<version>.json here)")
-    parser.add_argument("--only", action="append", help="record only these cases (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="record only these cases (repeatable) and put them into the output file in "
+        "place of the recorded cases of the same name, keeping the others",
+    )
     args = parser.parse_args()
     result = record(args.binary, args.version, set(args.only) if args.only else None)
     out = Path(args.out) if args.out else HERE / f"victorialogs-{args.version}.json"
+    if args.only and out.exists():
+        result = merge_into(json.loads(out.read_text(encoding="utf-8")), result)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {len(result['cases'])} cases to {out}", file=sys.stderr)
 
