@@ -176,7 +176,8 @@ class _Checker:
     def __init__(self, settings: Any, endpoint: Any, timeout: float, wait: float) -> None:
         import urllib3
 
-        from ._transport import USER_AGENT, tls_options
+        from ._http import tls_options
+        from ._transport import USER_AGENT
 
         self.endpoint = endpoint
         self.timeout = timeout

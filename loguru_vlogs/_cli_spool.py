@@ -69,10 +69,11 @@ def status(args: argparse.Namespace) -> int:
 
 
 def send(args: argparse.Namespace) -> int:
+    from ._http import Urllib3Transport
     from ._limits import DEFAULT_TIME_WINDOW
     from ._retime import refresh_times
     from ._retry import classify
-    from ._transport import Urllib3Transport, request_plan
+    from ._transport import request_plan
 
     only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level")
     overrides = connection_overrides(args)

@@ -20,7 +20,7 @@ from ._config import Settings, build_settings
 from ._diag import RateLimited, emit
 from ._record import RecordEncoder
 from ._spool import Spool, SpoolError
-from ._transport import Transport, Urllib3Transport, clear_muted_threads
+from ._transport import Transport, clear_muted_threads
 from ._worker import Worker
 
 #: Grace given to records that reach ``stop()`` after the exit budget is spent (loguru's
@@ -183,12 +183,18 @@ class VLogsSink:
                     "Invalid max_message_bytes, ", "Invalid max_message_bytes: ", 1
                 )
             ) from None
-        self._transport_factory: Callable[[], Transport] = lambda: Urllib3Transport(self.settings)
+        self._transport_factory: Callable[[], Transport] = self._http_transport
         self._build_engine()
         self.complete = _make_complete(self._complete)
         _SINKS.add(self)
         if self._worker.spool_pending:
             self._arm()  # an earlier process left records in the spool: send them now
+
+    def _http_transport(self) -> Transport:
+        # urllib3 is imported when the worker first sends, never at package import.
+        from ._http import Urllib3Transport
+
+        return Urllib3Transport(self.settings)
 
     def _build_engine(self, *, in_child: bool = False) -> None:
         s = self.settings

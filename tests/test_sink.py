@@ -16,7 +16,7 @@ import pytest
 from loguru import logger
 
 from loguru_vlogs import VLogsSink
-from loguru_vlogs._transport import Urllib3Transport
+from loguru_vlogs._http import Urllib3Transport
 from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .helpers import wait_for

@@ -16,18 +16,20 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from ._real import BINARY_ENV, RealVictoriaLogs, find_binary
-from ._server import FakeVictoriaLogs
+if TYPE_CHECKING:
+    from ._real import RealVictoriaLogs
+    from ._server import FakeVictoriaLogs
+
+    VLogsServer = RealVictoriaLogs | FakeVictoriaLogs
 
 #: Environment variable that makes ``vlogs_server`` refuse to fall back to the fake.
 REQUIRE_REAL_ENV = "VLOGS_REQUIRE_REAL"
 #: Seconds before a row is queryable on the real server (the fake imitates it).
 REAL_VISIBILITY_DELAY = 1.0
-
-VLogsServer = RealVictoriaLogs | FakeVictoriaLogs
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,13 +43,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    """Say in the session header which server ``vlogs_server`` gives the tests."""
+def pytest_report_collectionfinish(config: pytest.Config, items: list[pytest.Item]) -> list[str]:
+    """Under the session header, say which server ``vlogs_server`` gives the tests (only in
+    runs that use it: the plugin stays silent in every other project)."""
+    if not any("vlogs_server" in getattr(item, "fixturenames", ()) for item in items):
+        return []
+    from ._real import find_binary
+
     binary = find_binary()
     if binary is None:
         required = " (required: the fixture will fail)" if require_real(config) else ""
-        return f"vlogs_server: FakeVictoriaLogs, no victoria-logs binary{required}"
-    return f"vlogs_server: real VictoriaLogs, {binary}"
+        return [f"vlogs_server: FakeVictoriaLogs, no victoria-logs binary{required}"]
+    return [f"vlogs_server: real VictoriaLogs, {binary}"]
 
 
 def require_real(config: pytest.Config) -> bool:
@@ -59,6 +66,9 @@ def require_real(config: pytest.Config) -> bool:
 @pytest.fixture(scope="session")
 def vlogs_server(request: pytest.FixtureRequest) -> Iterator[VLogsServer]:
     """A real VictoriaLogs when a binary is at hand, else the fake (session-wide)."""
+    from ._real import BINARY_ENV, RealVictoriaLogs, find_binary
+    from ._server import FakeVictoriaLogs
+
     binary = find_binary()
     if binary is None:
         if require_real(request.config):
@@ -77,6 +87,8 @@ def vlogs_server(request: pytest.FixtureRequest) -> Iterator[VLogsServer]:
 @pytest.fixture
 def fake_vlogs() -> Iterator[FakeVictoriaLogs]:
     """A fresh FakeVictoriaLogs for this test (fault injection, request inspection)."""
+    from ._server import FakeVictoriaLogs
+
     with FakeVictoriaLogs() as fake:
         yield fake
 

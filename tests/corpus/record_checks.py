@@ -1,6 +1,6 @@
 """What VictoriaLogs does with a line, modelled independently of the encoder, and the limits.
 
-The model follows ``/work/shared/VICTORIALOGS.md`` and the recorded conformance cases: nested
+The model follows ``docs/server.md`` and the recorded conformance cases (``tests/data/``): nested
 objects are flattened with dots, arrays are stored as their compact JSON text, numbers and
 booleans as their JSON text; ``null``, ``""`` and ``{}`` are dropped. Counting keeps the dropped
 ones too (the encoder must stay inside the limit either way).
