@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from ._buffer import Buffer
 from ._config import Settings, build_settings
@@ -27,6 +27,38 @@ from ._worker import Worker
 #: ``enqueue=True`` queue is drained after our atexit hook) when the server is answering.
 _LATE_GRACE = 0.5
 
+
+#: What ``write()`` does when the buffer is full (README, options).
+Overflow = Literal["drop_oldest", "drop_newest", "block"]
+#: Request body compression.
+Compression = Literal["gzip", "zstd", "none"]
+#: When the spool calls fsync.
+SpoolFsync = Literal["never", "batch", "always"]
+
+
+class Stats(TypedDict):
+    """What :meth:`VLogsSink.stats` returns (README, *stats()*, explains each key)."""
+
+    received: int
+    accepted: int
+    sent: int
+    dropped: dict[str, int]
+    dropped_total: int
+    buffered: int
+    buffered_bytes: int
+    in_flight: int
+    requests: int
+    failed_requests: int
+    retries: int
+    bytes_raw: int
+    bytes_sent: int
+    consecutive_failures: int
+    last_error: str | None
+    last_success: float | None
+    repairs: dict[str, int]
+    spooled: int
+    spool_sent: int
+    spool_pending: int
 
 class _Done:
     """An awaitable that is already finished: ``await sink.complete()`` returns at once."""
@@ -131,9 +163,9 @@ class VLogsSink:
         flush_interval: float = 1.0,
         buffer_size: int = 100_000,
         buffer_bytes: int = 64 * 1024 * 1024,
-        overflow: str = "drop_oldest",
+        overflow: Overflow = "drop_oldest",
         block_timeout: float = 1.0,
-        compression: str | None = "gzip",
+        compression: Compression | None = "gzip",
         compression_level: int | None = None,
         timeout: float = 5.0,
         shutdown_timeout: float = 5.0,
@@ -143,16 +175,16 @@ class VLogsSink:
         auth: tuple[str, str] | None = None,
         bearer_token: str | None = None,
         verify: bool = True,
-        ca_certs: str | None = None,
-        client_cert: str | None = None,
-        client_key: str | None = None,
+        ca_certs: str | os.PathLike[str] | None = None,
+        client_cert: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
         retry_max_elapsed: float | None = None,
         warn_interval: float = 10.0,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 1 << 30,
-        spool_fsync: str = "batch",
+        spool_fsync: SpoolFsync = "batch",
         spool_threshold: int | None = None,
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = (7 * 86400.0, 2 * 86400.0),
@@ -315,7 +347,7 @@ class VLogsSink:
         wait = self.settings.shutdown_timeout if timeout is None else timeout
         return self._shutdown(time.monotonic() + wait)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> Stats:
         """Counters of this sink in this process (see the README for each key)."""
         worker = self._worker
         with self._buffer.cond:
