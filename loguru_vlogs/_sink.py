@@ -60,6 +60,7 @@ class Stats(TypedDict):
     spool_sent: int
     spool_pending: int
 
+
 class _Done:
     """An awaitable that is already finished: ``await sink.complete()`` returns at once."""
 
