@@ -395,6 +395,7 @@ def test_the_merge_cases_show_what_a_merge_does() -> None:
         "merge_keeps_a_block_of_2_mib_whole": (["A", "B", "C"], ["A", "B", "C"]),
         "merge_keeps_blocks_apart_past_4_mib": (["A", "B", "C"], ["A", "B", "C"]),
         "merge_in_memory_parts_then_the_merged_part": (["A", "B", "C", "V", "W"], ["A", "W"]),
+        "merge_equal_timestamps_in_go_heap_order": (["a", "b", "c", "d", "e"], ["a", "d", "e"]),
     }
     for name, (before, after) in expected.items():
         assert (before, after) == (msgs(name, "stored"), msgs(name, "stored_after_merge")), name
@@ -412,6 +413,10 @@ def test_the_merge_cases_show_what_a_merge_does() -> None:
     assert (before["b1"], after["b1"]) == ("0.47764000000000006", "0.47764000000000006")
     alone = "merge_a_block_alone_is_not_rebuilt"
     assert values(alone, "stored") == values(alone, "stored_after_merge")
+    assert "0.47764000000000006" in values(alone, "stored_after_merge").values()
+    whole = CURRENT_BY_NAME["merge_keeps_consecutive_blocks_of_2_mib_whole"]
+    assert whole["stored"] == whole["stored_after_merge"]
+    assert "0.47764000000000006" in {row["v"] for row in whole["stored_after_merge"]}
 
 
 COLUMN_LIMIT_WARNING = f"because they contain more than {MAX_COLUMNS_PER_BLOCK} unique field names"

@@ -51,6 +51,25 @@ def server() -> Iterator[FakeVictoriaLogs]:
         yield srv
 
 
+needs_binary = pytest.mark.skipif(
+    find_binary() is None, reason="no victoria-logs binary (PATH / VLOGS_BINARY)"
+)
+
+
+@pytest.fixture(
+    params=["fake", pytest.param("real", marks=[needs_binary, pytest.mark.real_server])]
+)
+def target(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The fake, and the real server where a binary exists: what a test asserts about the
+    server's behaviour holds for both (a drift of the fake fails where a binary runs)."""
+    if request.param == "fake":
+        with FakeVictoriaLogs(retention=None) as fake:
+            yield fake
+    else:
+        with RealVictoriaLogs() as real:
+            yield real
+
+
 def connect(server: FakeVictoriaLogs, timeout: float = 5.0) -> http.client.HTTPConnection:
     return http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
 
@@ -103,22 +122,24 @@ def insert(server: FakeVictoriaLogs, body: bytes = LINE, **headers: str) -> tupl
     ],
 )
 def test_endpoints_answer_like_the_server(
-    server: FakeVictoriaLogs, method: str, path: str, status: int, body: bytes
+    target: Any, method: str, path: str, status: int, body: bytes
 ) -> None:
     """Health, readiness, ping, force_flush; 405 for other methods on the insert path; CORS 204
     for OPTIONS; 400 ``unsupported path requested`` elsewhere (the real server's answer, not 404)."""
-    assert (status, body) == request(server, method, path)[:2]
+    assert (status, body) == request(target, method, path)[:2]
 
 
-def test_a_double_slash_still_reaches_the_insert_handler(server: FakeVictoriaLogs) -> None:
+def test_a_double_slash_still_reaches_the_insert_handler(target: Any) -> None:
     """The server routes ``/insert/...`` and ``/select/...`` with ``//`` collapsed."""
     for path in ("//insert/jsonline", "/insert//jsonline"):
-        assert 200 == request(server, "POST", path, LINE, JSON_HEADERS)[0]
-    assert 2 == server.count()
+        assert 200 == request(target, "POST", path, LINE, JSON_HEADERS)[0]
+    target.force_flush()
+    assert 2 == target.count()
 
 
-def test_the_root_page_is_html(server: FakeVictoriaLogs) -> None:
-    status, body, response = request(server, "GET", "/")
+def test_the_root_page_is_html(target: Any) -> None:
+    """``/`` answers the server's small HTML index page."""
+    status, body, response = request(target, "GET", "/")
     assert (200, "text/html; charset=utf-8") == (status, response.getheader("Content-Type"))
     assert body.startswith(b"<h2>VictoriaLogs</h2>")
 
@@ -156,34 +177,36 @@ def test_a_request_that_crashes_the_real_server_gets_no_answer(server: FakeVicto
     assert (200, b"") == insert(server)
 
 
-def test_an_insert_answers_200_with_an_empty_body_and_is_queryable(
-    server: FakeVictoriaLogs,
-) -> None:
+def test_an_insert_answers_200_with_an_empty_body_and_is_queryable(target: Any) -> None:
     """POST /insert/jsonline → 200, then the row is in /select/logsql/query."""
-    assert (200, b"") == insert(server)
-    assert [("hello", "r1")] == [(r["_msg"], r["run"]) for r in VLogsClient(server.url).rows()]
+    assert (200, b"") == insert(target)
+    client = VLogsClient(target.url)
+    client.force_flush()
+    assert [("hello", "r1")] == [(r["_msg"], r["run"]) for r in client.rows()]
 
 
-def test_query_over_http_filters_limits_and_counts(server: FakeVictoriaLogs) -> None:
+def test_query_over_http_filters_limits_and_counts(target: Any) -> None:
     """``query``, ``limit`` and ``stats count()`` over GET and POST."""
     lines = b"".join(
         b'{"_msg":"m%d","n":"%d","_time":"2026-11-2%dT00:00:00Z"}\n' % (i, i % 2, i)
         for i in range(4)
     )
-    insert(server, lines)
-    client = VLogsClient(server.url)
-    assert ["m1", "m3"] == [r["_msg"] for r in client.rows('n:="1"')]
+    insert(target, lines)
+    client = VLogsClient(target.url)
+    client.force_flush()
+    assert ["m1", "m3"] == sorted(r["_msg"] for r in client.rows('n:="1"'))
     assert ["m3"] == [r["_msg"] for r in client.rows("*", limit=1)]
     assert 2 == client.count('n:="0"')
-    status, body, response = request(server, "GET", "/select/logsql/query?query=n:%3D1+|+count()")
+    status, body, response = request(target, "GET", "/select/logsql/query?query=n:%3D1+|+count()")
     assert (200, b'{"count(*)":"2"}\n') == (status, body)
     assert "application/stream+json" == response.getheader("Content-Type")
 
 
-def test_queries_read_the_tenant_from_headers(server: FakeVictoriaLogs) -> None:
+def test_queries_read_the_tenant_from_headers(target: Any) -> None:
     """Rows sent with AccountID/ProjectID are only visible to queries with the same headers."""
-    insert(server, AccountID="3", ProjectID="4")
-    client = VLogsClient(server.url)
+    insert(target, AccountID="3", ProjectID="4")
+    client = VLogsClient(target.url)
+    client.force_flush()
     assert (0, 1) == (client.count(), client.count(account_id=3, project_id=4))
 
 
@@ -211,14 +234,19 @@ def test_bad_queries_answer_400_with_a_clear_text(
         raise VLogsQueryError(status, body.decode())
 
 
-def test_query_start_and_end_bound_the_time(server: FakeVictoriaLogs) -> None:
-    """``start``/``end`` (RFC3339 or Unix seconds) keep rows inside the range."""
+def test_query_start_and_end_bound_the_time(target: Any) -> None:
+    """``start``/``end`` (RFC3339 or Unix seconds) keep rows in [start, end): ``end`` is
+    exclusive, as the real server's HTTP argument (row "3" is at the end, 1795392000)."""
     insert(
-        server,
+        target,
         b"".join(b'{"_msg":"%d","_time":"2026-11-2%dT00:00:00Z"}\n' % (i, i) for i in range(1, 5)),
     )
-    got = VLogsClient(server.url).select("*", start="2026-11-22T00:00:00Z", end=str(1795392000))
-    assert [["2"], ["3"]] == [[v for k, v in pairs if k == "_msg"] for pairs in got]
+    client = VLogsClient(target.url)
+    client.force_flush()
+    got = client.select("*", start="2026-11-22T00:00:00Z", end=str(1795392000))
+    assert [["2"]] == sorted([v for k, v in pairs if k == "_msg"] for pairs in got)
+    got = client.select("*", start="2026-11-22T00:00:00Z", end="2026-11-23T00:00:00.000000001Z")
+    assert [["2"], ["3"]] == sorted([v for k, v in pairs if k == "_msg"] for pairs in got)
 
 
 def test_requests_are_recorded_with_decoded_bodies(server: FakeVictoriaLogs) -> None:
@@ -605,11 +633,6 @@ def test_free_port_is_bindable() -> None:
     """``free_port()`` returns a port nobody listens on."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", free_port()))
-
-
-needs_binary = pytest.mark.skipif(
-    find_binary() is None, reason="no victoria-logs binary (PATH / VLOGS_BINARY)"
-)
 
 
 @pytest.fixture(scope="module")

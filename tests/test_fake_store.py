@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import inspect
 import json
 import re
 import sys
+import urllib.request
 import zlib
 from typing import Any
 
@@ -13,17 +15,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loguru_vlogs.testing._block import format_float64, parse_float64_exact
+from loguru_vlogs.testing import FakeVictoriaLogs, RealVictoriaLogs
+from loguru_vlogs.testing._block import (
+    Block,
+    build_block,
+    format_float64,
+    heap_order,
+    merge_stream,
+    parse_float64_exact,
+)
 from loguru_vlogs.testing._gojson import (
     JSONLineError,
     go_quote,
     parse_line,
     parse_line_with_fastjson_port,
 )
-from loguru_vlogs.testing._gotime import format_rfc3339_nano, parse_rfc3339
+from loguru_vlogs.testing._gotime import format_rfc3339_nano, go_day, parse_rfc3339
 from loguru_vlogs.testing._ingest import DEFAULT_MSG_VALUE, _snappy_decode
 from loguru_vlogs.testing._logsql import LogsQLError
-from loguru_vlogs.testing._store import IngestResult, Store
+from loguru_vlogs.testing._store import IngestResult, MergeResult, Store, partition_name
 
 NOW = parse_rfc3339(b"2026-11-20T12:00:00Z", 0) or 0
 NOW_TEXT = "2026-11-20T12:00:00Z"
@@ -932,6 +942,161 @@ def test_values_that_are_not_float64(text: str) -> None:
 )
 def test_float64_prints_without_an_exponent(value: float, text: str) -> None:
     assert text == format_float64(value)
+
+
+# -- merges -------------------------------------------------------------------------------
+
+
+def at(second: int, day: str = "2026-11-20") -> str:
+    return f"{day}T08:00:{second:02d}Z"
+
+
+def three_requests(store: Store, day: str = "2026-11-20", **kwargs: Any) -> None:
+    """r1 and r2 with 999 names each, then r3 with 4: each request a block of its own."""
+    ingest(store, wide("a", "r1", 998, _time=at(1, day)), **kwargs)
+    ingest(store, wide("b", "r2", 998, _time=at(2, day)), **kwargs)
+    ingest(store, {"_msg": "r3", "_time": at(3, day), "x": 1, "y": 2, "z": 3}, **kwargs)
+
+
+def msgs(store: Store, **kwargs: Any) -> list[str]:
+    return [row["_msg"] for row in store.rows(**kwargs)]
+
+
+def test_the_store_does_not_merge_by_itself() -> None:
+    """Blocks stay as each request built them until ``force_merge``: r3 is kept (the real server
+    merges on its own a few seconds later)."""
+    store = make_store()
+    three_requests(store)
+    store.force_flush()
+    assert ["r1", "r2", "r3"] == msgs(store)
+
+
+def test_a_merge_drops_rows_past_the_column_limit_for_good() -> None:
+    """Merged into one block, r3 makes 1998 + 4 > 2000 names: dropped, with the server's
+    warning; a second merge finds nothing more to do."""
+    store = make_store()
+    three_requests(store)
+    assert 1 == store.count('_msg:="r3"')  # an index built before the merge
+    result = store.force_merge()
+    assert (["r1", "r2"], 1) == (msgs(store), result.dropped)
+    (warning,) = result.warnings
+    assert warning.startswith(f"ignoring 1 rows in the block, {COLUMN_LIMIT}: [_msg a0 a1 a10 ")
+    assert (0, 2) == (store.count('_msg:="r3"'), store.count("{}"))
+    assert MergeResult() == store.force_merge()
+    assert ["r1", "r2"] == msgs(store)
+
+
+def test_a_merge_stores_values_again_so_they_can_read_back_differently() -> None:
+    """A lone 0.3 is a constant (read back as sent); merged with nine other decimals it is in a
+    float64 column; a value already printed by a float64 column is parsed again."""
+    store = make_store()
+    ingest(store, {"_msg": "r0", "_time": at(0), "v": DECIMALS[0]})
+    ingest(store, *({"_msg": f"r{i}", "_time": at(i), "v": DECIMALS[i]} for i in range(1, 10)))
+    assert ["0.3", "0.47764000000000006", "7"] == [r["v"] for r in store.rows()][:3]
+    store.force_merge()
+    assert ["0.30000000000000004", "0.4776400000000001", "7"] == [r["v"] for r in store.rows()][:3]
+
+
+def test_a_merge_keeps_the_ingestion_order_of_query_results() -> None:
+    """Merged rows keep their place in results without ``limit`` (ingestion order); with
+    ``limit`` the newest come first."""
+    store = make_store()
+    ingest(store, {"_msg": "late", "_time": at(9)})
+    ingest(store, {"_msg": "early", "_time": at(1)}, {"_msg": "middle", "_time": at(5)})
+    store.force_merge()
+    assert (["late", "early", "middle"], ["late"]) == (msgs(store), msgs(store, limit=1))
+
+
+def test_a_merge_flushes_first() -> None:
+    """Rows still waiting for their visibility delay are flushed, then merged."""
+    store = make_store(visibility_delay=60)
+    three_requests(store)
+    assert 0 == store.count()
+    store.force_merge()
+    assert ["r1", "r2"] == msgs(store)
+
+
+def test_a_merge_keeps_days_streams_and_tenants_apart() -> None:
+    """Blocks hold rows of one tenant, stream and day: nothing to drop across them."""
+    store = make_store()
+    ingest(store, wide("a", "r1", 998, _time=at(1)))
+    ingest(store, wide("b", "r2", 998, _time=at(2)), headers={"AccountID": "1"})
+    ingest(store, wide("b", "r2", 997, s="x", _time=at(2)), query="_stream_fields=s")
+    ingest(store, {"_msg": "r3", "_time": at(3, "2026-11-21"), "x": 1, "y": 2, "z": 3})
+    assert MergeResult() == store.force_merge()
+    assert (3, 1) == (store.count(), store.count(account_id=1))
+
+
+def test_a_merge_can_be_limited_to_partitions_by_name() -> None:
+    """``partition_prefix`` (as ``/internal/force_merge?partition_prefix=``) picks the days whose
+    partition name, ``YYYYMMDD``, starts with it."""
+    store = make_store()
+    three_requests(store, "2026-11-20")
+    three_requests(store, "2026-11-21")
+    assert 1 == store.force_merge("20261121").dropped
+    assert ["r1", "r2", "r3", "r1", "r2"] == msgs(store)
+    assert 1 == store.force_merge("202611").dropped
+    assert ["r1", "r2", "r1", "r2"] == msgs(store)
+    assert "20261120" == partition_name(go_day(parse_rfc3339(at(1).encode(), 0) or 0))
+
+
+def merge_blocks(*blocks: list[tuple[int, str]]) -> list[str]:
+    """The messages of merged one-field blocks, in the merged block's order."""
+    built = []
+    for rows in blocks:
+        fields = [[("_msg", msg)] for _, msg in rows]
+        block = build_block([ts for ts, _ in rows], fields, list(range(len(rows)))).block
+        assert block is not None
+        built.append(block)
+    (merged,) = merge_stream(built).blocks
+    return [row[0][1] for row in merged.fields]
+
+
+def test_merged_rows_follow_the_servers_merge_of_equal_timestamps() -> None:
+    """``rows.mergeRows``: the rows so far up to the next block's first timestamp (equal ones
+    included), then the roles swap, so equal timestamps do not keep the block order."""
+    assert ["a1", "a2", "b1"] == merge_blocks([(1, "a1"), (5, "a2")], [(5, "b1")])
+    assert ["b1", "b2", "a1", "a2"] == merge_blocks([(5, "a1"), (5, "a2")], [(3, "b1"), (5, "b2")])
+
+
+def test_blocks_with_equal_first_timestamps_come_in_go_heap_order() -> None:
+    """Readers of several parts in Go's ``container/heap``: for equal first timestamps a pop
+    moves the last reader to the top, so five parts come as 1, 5, 4, 3, 2."""
+
+    def part(name: str, *times: int) -> list[Block]:
+        block = build_block(list(times), [[("_msg", name)]] * len(times), [0] * len(times)).block
+        assert block is not None
+        return [block]
+
+    order = heap_order([part(name, 5) for name in "abcde"])
+    assert ["a", "e", "d", "c", "b"] == [block.fields[0][0][1] for block in order]
+    order = heap_order([part("late", 9), part("x", 1), [], part("y", 1)])
+    assert ["x", "y", "late"] == [block.fields[0][0][1] for block in order]
+
+
+def test_the_fake_server_merges_when_asked() -> None:
+    """``FakeVictoriaLogs.force_merge`` has ``RealVictoriaLogs.force_merge``'s signature; it
+    merges at once and keeps the warnings (``merge_warnings``) until ``clear``."""
+    assert inspect.signature(FakeVictoriaLogs.force_merge) == inspect.signature(
+        RealVictoriaLogs.force_merge
+    )
+    with FakeVictoriaLogs(retention=None, timezone_offset=0) as fake:
+        for line in (wide("a", "r1", 998, _time=at(1)), wide("b", "r2", 998, _time=at(2))):
+            post(fake.url, json.dumps(line).encode())
+        post(fake.url, json.dumps({"_msg": "r3", "_time": at(3), "x": 1, "y": 2, "z": 3}).encode())
+        assert 3 == fake.count()
+        assert fake.force_merge(timeout=0.01) is None
+        assert (2, 1) == (fake.count(), len(fake.merge_warnings))
+        assert fake.merge_warnings[0].startswith("ignoring 1 rows in the block")
+        fake.clear()
+        assert [] == fake.merge_warnings
+
+
+def post(url: str, body: bytes) -> None:
+    headers = {"Content-Type": "application/stream+json"}  # not urllib's form type
+    request = urllib.request.Request(url + "/insert/jsonline", body, headers)
+    with urllib.request.urlopen(request) as answer:
+        assert 200 == answer.status
 
 
 # -- queries ------------------------------------------------------------------------------

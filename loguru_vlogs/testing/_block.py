@@ -16,6 +16,18 @@ can change the text of values:
   (verbatim). The numeric, address and timestamp encodings print the parsed value back, so
   ``1_000`` reads back as ``1000``, ``-0`` as ``0``, ``0.3`` as ``0.30000000000000004``,
   ``010.001.002.003`` as ``10.1.2.3`` and ``2026-11-20 08:15:30.123Z`` with a ``T``.
+- **Merges** (``block_stream_merger.go``). A merge reads the blocks of a stream from several
+  parts by their first timestamp (:func:`heap_order`, Go's heap) and writes them again
+  (:func:`merge_stream`): a block of 2 MiB or more (``uncompressedSizeBytes``, the estimated
+  JSON size of the values it was built from) goes out as it is when nothing is pending; a
+  smaller one waits, and is written as it is if the next block would bring what is pending to
+  4 MiB or more. Otherwise both are unpacked (``block.appendRowsTo``: values as they read back,
+  constant columns first) and their rows merged by timestamp (``rows.mergeRows``); merged rows
+  become a block again (:func:`build_block`, the column limit and the encodings included) once
+  their estimated size reaches 2 MiB, before a block that does not fit, and at the end. So a
+  merge can drop rows of several requests and change values again: a lone ``0.3`` read back
+  as sent becomes ``0.30000000000000004`` in a float64 column of the merged block, and
+  ``0.47764000000000006`` (what a float64 column printed) becomes ``0.4776400000000001``.
 
 Everything here is a re-implementation in Python of the server's arithmetic (its parse quirks
 included), checked against the recordings in ``tests/data/conformance``.
@@ -26,6 +38,8 @@ from __future__ import annotations
 import datetime
 import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from fractions import Fraction
 
@@ -330,13 +344,59 @@ def _same_fields(rows: Sequence[Sequence[Field]]) -> bool:
     return all(len(row) == len(names) and [n for n, _ in row] == names for row in rows[1:])
 
 
-def build_block(rows: Sequence[Sequence[Field]]) -> tuple[list[list[Field]], str | None]:
-    """The rows a block keeps, with their values as queries return them, and the column-limit
-    warning if rows were dropped.
+def _canonical(name: str) -> str:
+    """The name a block sorts columns by (``_msg`` is the empty name inside the server)."""
+    return "" if name == "_msg" else name
 
-    ``rows`` are the fields of each row of one block in time order, each sorted by name
-    (``_msg`` named as such, empty values already left out). A row's fields come back sorted by
-    name, except that in a one-row block repeated names are all kept in their order.
+
+def _field_name(pair: Field) -> str:
+    return pair[0]
+
+
+@dataclass
+class Block:
+    """One stored block of one stream (and tenant and day): what a merge reads back from it.
+
+    ``fields`` are the rows' values as queries return them, each row in the order a merge
+    unpacks it (``block.appendRowsTo``: the constant columns, then the others, each group
+    sorted by name with ``_msg`` first; empty values left out); ``printed`` are the same
+    fields sorted by name, as queries print them. ``size`` is ``uncompressedSizeBytes``,
+    computed from the values the block was built from (before their encoding). ``ids`` are
+    the caller's names for the rows, carried through merges.
+    """
+
+    timestamps: list[int]
+    fields: list[list[Field]]
+    printed: list[list[Field]]
+    size: int
+    ids: list[int]
+
+    @property
+    def min_timestamp(self) -> int:
+        return self.timestamps[0]
+
+
+@dataclass
+class BuiltBlock:
+    """What ``block.MustInitFromRows`` made of some rows: the block (None when no row was
+    kept), how many rows it dropped and the column-limit warning."""
+
+    block: Block | None
+    dropped: int = 0
+    warning: str | None = None
+
+
+def build_block(
+    timestamps: Sequence[int], rows: Sequence[Sequence[Field]], ids: Sequence[int]
+) -> BuiltBlock:
+    """The block the server builds from rows of one stream, day and tenant in time order.
+
+    ``rows`` are the fields of each row (``_msg`` named as such, empty values left out): at
+    ingestion each row sorted by name, in a merge as :attr:`Block.fields` unpacked them. Rows
+    past the column limit are dropped (with the warning); every column is stored as a
+    constant or through :func:`read_back`. In a one-row block repeated names are all kept
+    (constants first, then in their order); in a bigger block that does not have the same
+    names in every row, the last value of a repeated name wins.
     """
     if _same_fields(rows):
         columns: list[tuple[str, list[str]]] = (
@@ -361,18 +421,206 @@ def build_block(rows: Sequence[Sequence[Field]]) -> tuple[list[list[Field]], str
         for position, row in enumerate(rows[:kept]):
             for name, value in row:
                 columns[order[name]][1][position] = value  # a repeated name: the last wins
-    decoded: list[tuple[str, list[str]]] = []
+    dropped = len(rows) - kept
+    if not kept:
+        return BuiltBlock(None, dropped, warning)
+    size = _ROW_OVERHEAD * kept
+    # Per column: its name, its pairs by row (None where the row has no value), constant?
+    stored: list[tuple[str, list[Field | None], bool]] = []
     for name, values in columns:
-        first = values[0] if values else ""
-        if _byte_len(first) <= MAX_CONST_COLUMN_VALUE_SIZE and all(v == first for v in values):
-            decoded.append((name, values))
+        name_len = 6 + _byte_len(name)
+        size += sum(name_len + _byte_len(value) for value in values if value)
+        first = values[0]
+        constant = _byte_len(first) <= MAX_CONST_COLUMN_VALUE_SIZE and all(
+            v == first for v in values
+        )
+        texts = values if constant else read_back(values)
+        stored.append((name, [(name, text) if text else None for text in texts], constant))
+    fields: list[list[Field]] = [[] for _ in range(kept)]
+    for _, pairs, _ in sorted(stored, key=_unpack_order):
+        for position, pair in enumerate(pairs):
+            if pair is not None:
+                fields[position].append(pair)
+    printed = [sorted(row, key=_field_name) for row in fields]
+    block = Block(list(timestamps[:kept]), fields, printed, size, list(ids[:kept]))
+    return BuiltBlock(block, dropped, warning)
+
+
+def _unpack_order(column: tuple[str, list[Field | None], bool]) -> tuple[bool, str]:
+    """Constant columns first, then the others, each sorted by name (``sortColumnsByName``)."""
+    return (not column[2], _canonical(column[0]))
+
+
+# ---------------------------------------------------------------------------------------------
+# Merges (block_stream_merger.go)
+
+
+@dataclass
+class MergedStream:
+    """The blocks a merge wrote for one stream (blocks it did not unpack are the same objects),
+    how many rows the column limit dropped and the warnings."""
+
+    blocks: list[Block]
+    dropped: int = 0
+    warnings: list[str] = dataclass_field(default_factory=list)
+
+
+class _Merger:
+    """``blockStreamMerger`` for the blocks of one stream: a block of 2 MiB or more goes out
+    as it is when nothing is pending; blocks are unpacked and their rows merged while the
+    pending rows, the pending block and the next block stay under 4 MiB; merged rows become
+    a block (``MustInitFromRows`` again) once they reach 2 MiB, before a block that would not
+    fit, and at the end."""
+
+    def __init__(self) -> None:
+        self.out = MergedStream([])
+        self.pending: Block | None = None
+        self.timestamps: list[int] = []
+        self.rows: list[list[Field]] = []
+        self.ids: list[int] = []
+        self.rows_size = 0
+
+    def write(self, block: Block) -> None:
+        """``mustWriteBlock``."""
+        if not self.rows and self.pending is None and block.size >= MAX_UNCOMPRESSED_BLOCK_SIZE:
+            self.out.blocks.append(block)
+        elif (
+            self.rows_size + (self.pending.size if self.pending else 0) + block.size
+            >= 2 * MAX_UNCOMPRESSED_BLOCK_SIZE
+        ):
+            self.flush()
+            self.write_block_data(block)
         else:
-            decoded.append((name, read_back(values)))
-    result: list[list[Field]] = [[] for _ in range(kept)]
-    for name, values in decoded:
-        for position, value in enumerate(values):
-            if value:
-                result[position].append((name, value))
-    for row in result:
-        row.sort(key=lambda item: item[0])
-    return result, warning
+            self.merge_rows(block)
+
+    def write_block_data(self, block: Block) -> None:
+        """``mustWriteBlockData``: a full block goes out, a smaller one waits."""
+        if block.size >= MAX_UNCOMPRESSED_BLOCK_SIZE:
+            self.out.blocks.append(block)
+        else:
+            self.pending = block
+
+    def merge_rows(self, block: Block) -> None:
+        """``mustMergeRows``: unpack the pending block and this one, merge by timestamp."""
+        if self.pending is not None:
+            self._unpack(self.pending)
+            self.pending = None
+        offset = len(self.timestamps)
+        self._unpack(block)
+        self.timestamps, self.rows, self.ids = _merge_rows(
+            (self.timestamps[:offset], self.rows[:offset], self.ids[:offset]),
+            (self.timestamps[offset:], self.rows[offset:], self.ids[offset:]),
+        )
+        if self.rows_size >= MAX_UNCOMPRESSED_BLOCK_SIZE:
+            self.flush()
+
+    def _unpack(self, block: Block) -> None:
+        self.timestamps.extend(block.timestamps)
+        self.rows.extend(block.fields)
+        self.ids.extend(block.ids)
+        self.rows_size += sum(estimated_json_row_len(row) for row in block.fields)
+
+    def flush(self) -> None:
+        """``mustFlushRows``: the pending block as it is, or the merged rows as a new block."""
+        if not self.rows:
+            if self.pending is not None:
+                self.out.blocks.append(self.pending)
+        elif any(self.rows):
+            built = build_block(self.timestamps, self.rows, self.ids)
+            if built.block is not None:
+                self.out.blocks.append(built.block)
+            self.out.dropped += built.dropped
+            if built.warning is not None:
+                self.out.warnings.append(built.warning)
+        self.pending = None
+        self.timestamps, self.rows, self.ids = [], [], []
+        self.rows_size = 0
+
+
+_Rows = tuple[list[int], list[list[Field]], list[int]]
+
+
+def _merge_rows(a: _Rows, b: _Rows) -> _Rows:
+    """``rows.mergeRows``: A's rows up to B's first timestamp (equal ones included), then
+    the roles swap; so rows with equal timestamps do not always keep A before B."""
+    picks: list[tuple[_Rows, int, int]] = []  # (source, start, end)
+    a_at = b_at = 0
+    while a_at < len(a[0]) and b_at < len(b[0]):
+        first = b[0][b_at]
+        end = a_at
+        while end < len(a[0]) and a[0][end] <= first:
+            end += 1
+        picks.append((a, a_at, end))
+        a, b, a_at, b_at = b, a, b_at, end
+    picks.append((a, a_at, len(a[0])))
+    picks.append((b, b_at, len(b[0])))
+    timestamps: list[int] = []
+    rows: list[list[Field]] = []
+    ids: list[int] = []
+    for source, start, end in picks:
+        timestamps.extend(source[0][start:end])
+        rows.extend(source[1][start:end])
+        ids.extend(source[2][start:end])
+    return timestamps, rows, ids
+
+
+def heap_order(parts: Sequence[Sequence[Block]]) -> list[Block]:
+    """The order in which a merge reads the blocks of one stream from several parts: Go's
+    ``container/heap`` over the parts' readers (in the given order), each at its next block,
+    the smallest first timestamp on top (``blockStreamReadersHeap``); so blocks with equal
+    first timestamps come in the order Go's heap happens to leave them, not part order."""
+    heap = [(list(blocks), 0) for blocks in parts if blocks]
+
+    def less(i: int, j: int) -> bool:
+        return heap[i][0][heap[i][1]].min_timestamp < heap[j][0][heap[j][1]].min_timestamp
+
+    def down(i0: int, n: int) -> bool:
+        i = i0
+        while True:
+            j = 2 * i + 1
+            if j >= n:
+                break
+            if j + 1 < n and less(j + 1, j):
+                j += 1
+            if not less(j, i):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            i = j
+        return i > i0
+
+    def up(j: int) -> None:
+        while j > 0:
+            i = (j - 1) // 2
+            if not less(j, i):
+                break
+            heap[i], heap[j] = heap[j], heap[i]
+            j = i
+
+    for i in range(len(heap) // 2 - 1, -1, -1):  # heap.Init
+        down(i, len(heap))
+    order: list[Block] = []
+    while heap:
+        blocks, at = heap[0]
+        order.append(blocks[at])
+        if at + 1 < len(blocks):  # NextBlock, then heap.Fix(h, 0)
+            heap[0] = (blocks, at + 1)
+            if not down(0, len(heap)):
+                up(0)
+        else:  # heap.Pop
+            heap[0], heap[-1] = heap[-1], heap[0]
+            down(0, len(heap) - 1)
+            heap.pop()
+    return order
+
+
+def merge_stream(blocks: Sequence[Block]) -> MergedStream:
+    """Merge the blocks of one stream (of one tenant and day), given in the order the
+    merge reads them (by their first timestamp), into the blocks the server writes."""
+    merger = _Merger()
+    for number, block in enumerate(blocks):
+        if number == 0:
+            merger.write_block_data(block)  # a new stream for the merger
+        else:
+            merger.write(block)
+    merger.flush()
+    return merger.out

@@ -2,8 +2,9 @@
 
 Endpoints, routed like VictoriaLogs v1.52.2 (:func:`route`): ``/insert/jsonline``,
 ``/select/logsql/query`` (both also with ``//`` in the path), ``/internal/force_flush``,
-``/health``, ``/insert/ready``, ``/ping``, ``GET /``; ``OPTIONS`` on any path is a CORS 204;
-anything else (other ingestion protocols included) is the server's
+``/internal/force_merge`` (merges before answering; the server answers first and merges in
+the background), ``/health``, ``/insert/ready``, ``/ping``, ``GET /``; ``OPTIONS`` on any
+path is a CORS 204; anything else (other ingestion protocols included) is the server's
 ``400 unsupported path requested: "<path>"``. Fault injection (``fail_next``, ``delay_next``,
 ``drop_next``, ``reset_next``) applies to the next insert requests in the order the calls
 were made. Stdlib only.
@@ -114,7 +115,8 @@ class RecordedRequest:
 
 def route(method: str, path: str) -> str:  # noqa: PLR0911 - one answer per route
     """Which handler of VictoriaLogs v1.52.2 answers: ``"options"``, ``"insert"``, ``"select"``,
-    ``"ready"``, ``"health"``, ``"ping"``, ``"force_flush"``, ``"root"`` or ``"unsupported"``."""
+    ``"ready"``, ``"health"``, ``"ping"``, ``"force_flush"``, ``"force_merge"``, ``"root"`` or
+    ``"unsupported"``."""
     if method == "OPTIONS":
         return "options"  # httpserver answers every OPTIONS request itself (CORS)
     builtin = {"/health": "health", "/ping": "ping"}.get(path)
@@ -131,12 +133,14 @@ def route(method: str, path: str) -> str:  # noqa: PLR0911 - one answer per rout
         return "select"
     if path == "/internal/force_flush":
         return "force_flush"
+    if path == "/internal/force_merge":
+        return "force_merge"
     return "unsupported"
 
 
 def static_answer(method: str, path: str) -> tuple[int, bytes, str | None] | None:  # noqa: PLR0911 - one per route
     """The answer of a route that does not need the store (status, body, Content-Type), or
-    None for inserts, queries and flushes."""
+    None for inserts, queries, flushes and merges."""
     kind = route(method, path)
     if kind == "options":
         return 204, b"", None
@@ -348,6 +352,13 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _AbandonedError  # the real server's process exits here
             self._respond(result.status, body, result.content_type)
             return
+        if kind == "force_merge":
+            prefix = self._form_args(query, raw).get("partition_prefix", "")
+            merged = fake._store.force_merge(prefix)
+            fake._merged(merged.warnings)
+            fake._record(record, status=200, response=b"", warnings=merged.warnings)
+            self._respond(200)
+            return
         status, body, content_type, extra = self._answer(kind, path, query, raw)
         fake._record(record, status=status, response=body)
         self._respond(status, body, content_type, extra)
@@ -374,11 +385,16 @@ class _Handler(BaseHTTPRequestHandler):
             }
         return (*answer, extra)
 
-    def _select(self, query: str, raw: bytes) -> tuple[int, bytes, str | None]:
+    def _form_args(self, query: str, raw: bytes) -> dict[str, str]:
+        """``r.FormValue``: query args, then a POSTed form's."""
         args = first_args(query)
         media_type = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
         if self.command == "POST" and media_type == "application/x-www-form-urlencoded":
             args = {**args, **first_args(raw.decode("utf-8", "replace"))}
+        return args
+
+    def _select(self, query: str, raw: bytes) -> tuple[int, bytes, str | None]:
+        args = self._form_args(query, raw)
         try:
             account_id, project_id = parse_tenant(header_map(self.headers.items()))
             text, limit, start, end = _query_args(args)
@@ -425,7 +441,9 @@ class FakeVictoriaLogs(Polling):
     for no limit) and ``-futureRetention`` (2d). ``timezone_offset`` (seconds east of UTC) is
     the zone of timestamps written without one (default: this machine's). ``visibility_delay``
     makes rows queryable only that many seconds after ingestion, as on the real server, unless
-    flushed. ``close_every`` answers every N-th request of a connection with
+    flushed. The fake never merges by itself: :meth:`force_merge` brings the rows to the state
+    the real server's merges leave (which it reaches on its own a few seconds after
+    ingestion). ``close_every`` answers every N-th request of a connection with
     ``Connection: close``. ``data_file`` gets every stored row appended as a JSON line.
     ``clock`` (nanoseconds) replaces the wall clock for "now".
     """
@@ -468,6 +486,7 @@ class FakeVictoriaLogs(Polling):
         )
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._merge_warnings: list[str] = []
         self._faults: deque[_Fault] = deque()
         self._connections: set[socket.socket] = set()
         self._connections_idle = threading.Condition(self._lock)
@@ -581,11 +600,34 @@ class FakeVictoriaLogs(Polling):
         self._store.force_flush()
         return True
 
+    def force_merge(self, timeout: float = 60.0) -> None:
+        """Flush, then merge every part now, like :meth:`RealVictoriaLogs.force_merge`
+        (``/internal/force_merge`` does the same); ``timeout`` is unused, the fake merges
+        before returning.
+
+        The real server also merges by itself, a few seconds after ingestion; the fake only
+        merges when asked, so a test that wants the state after the merges calls this on
+        either server. A merge can drop rows that were stored and visible (the 2,000-names
+        limit of a block applies again to rows of several requests; see
+        :attr:`merge_warnings`) and change the text of values read back (a column that
+        becomes float64 once rows of several requests share a block).
+        """
+        merged = self._store.force_merge()
+        self._merged(merged.warnings)
+
+    @property
+    def merge_warnings(self) -> list[str]:
+        """What the real server would have logged while merging (rows the column limit
+        dropped), oldest first (a copy)."""
+        with self._lock:
+            return list(self._merge_warnings)
+
     def clear(self) -> None:
-        """Forget stored rows and recorded requests (pending faults stay)."""
+        """Forget stored rows, recorded requests and merge warnings (pending faults stay)."""
         self._store.clear()
         with self._lock:
             self._requests.clear()
+            self._merge_warnings.clear()
 
     @property
     def read_only(self) -> bool:
@@ -671,6 +713,10 @@ class FakeVictoriaLogs(Polling):
         return self._store.ingest(
             method=method, query=query, headers=headers, body=body, now_ns=now
         )
+
+    def _merged(self, warnings: tuple[str, ...]) -> None:
+        with self._lock:
+            self._merge_warnings.extend(warnings)
 
     def _record(self, fields: dict[str, Any], **more: Any) -> None:
         if not self.record_requests:

@@ -1,10 +1,11 @@
 """The storage model of a VictoriaLogs v1.52.2 single node: ``/insert/jsonline`` in, rows out.
 
 Pure (no sockets): :meth:`Store.ingest` takes what an HTTP request carries and answers what the
-real server answers; :meth:`Store.select` runs the LogsQL subset of :mod:`._logsql`. Checked
-against every recorded case of ``tests/data/conformance/victorialogs-v1.52.2.json``, and the
-v1.26.0 cases v1.52.2 still answers the same way (``tests/test_conformance.py``, straight and
-over HTTP).
+real server answers; :meth:`Store.select` runs the LogsQL subset of :mod:`._logsql`;
+:meth:`Store.force_merge` brings the stored rows to the state the server's merges leave. Checked
+against every recorded case of ``tests/data/conformance/victorialogs-v1.52.2.json`` (after a
+forced merge too, where the case was recorded with one), and the v1.26.0 cases v1.52.2 still
+answers the same way (``tests/test_conformance.py``, straight and over HTTP).
 
 Where each behaviour of ``VICTORIALOGS.md`` lives:
 
@@ -37,24 +38,49 @@ Where each behaviour of ``VICTORIALOGS.md`` lives:
   ``_ingest.read_request``;
 - retention: older than now - retention (exactly) or later than the day of now + 2d:
   :meth:`Store._within_retention`;
-- blocks: each flush piece of a request, per day and stream, time-sorted, cut at 2 MiB of
-  estimated JSON; the per-block limit of 2000 field names (rows dropped, warning) and the
-  column encodings that change values' text (float64 ``0.3`` → ``0.30000000000000004``,
-  integers, IPv4, ISO8601): :mod:`._block`, applied in :meth:`Store._store_piece`;
+- blocks: each flush piece of a request is a part of its own (an in-memory part), with blocks
+  per day and stream, time-sorted, cut at 2 MiB of estimated JSON; the per-block limit of 2000
+  field names (rows dropped, warning) and the column encodings that change values' text
+  (float64 ``0.3`` → ``0.30000000000000004``, integers, IPv4, ISO8601):
+  :func:`._block.build_block`, applied in :meth:`Store._store_piece`, kept per part in
+  ``Store._partitions`` (:meth:`Store._insert`);
+- merges (``/internal/force_merge``; the real server also merges by itself, a few seconds after
+  ingestion, so a test that wants the final state calls ``force_merge`` on either server):
+  :meth:`Store.force_merge` per day partition, first the in-memory parts into one when there
+  are several (``datadb.mustFlushInmemoryPartsToFiles``), then every part into one
+  (``mustForceMergeAllParts``); per stream, blocks read in Go's heap order
+  (:func:`._block.heap_order`) and packed like ``blockStreamMerger`` (:func:`._block.merge_stream`:
+  a block of 2 MiB or more, or one that would make 4 MiB with what is pending, is written out
+  as it is; otherwise blocks are unpacked and their rows merged by timestamp, ``rows.mergeRows``,
+  and rebuilt by :func:`._block.build_block` once they reach 2 MiB, before a block that does not
+  fit, and at the end). Rebuilt rows meet the column limit again (dropped for good, with the
+  warning, :class:`MergeResult`) and are encoded again from the texts they read back as;
 - the printed row (every field, ``_time``, ``_stream_id`` and ``_stream`` included, sorted by
-  name; values as strings; ``_time`` RFC3339Nano UTC): :meth:`_Row.pairs`, :func:`json_line`.
+  name, repeated names of a one-row block constants first; values as strings; ``_time``
+  RFC3339Nano UTC): :meth:`_Row.pairs`, :func:`json_line`.
 
 NOT_MODELLED (deliberate differences; none is exercised by the conformance files):
 
 - ``_stream_id`` is a stable hash of tenant and stream, not the server's xxhash value.
-- Blocks are built per request and never merged. The real server buffers rows of several
-  requests for up to a second before building blocks, and merges blocks of one stream in the
-  background: a block can mix requests, so a value's read-back (float or not) and the column
-  limit (rows that were stored and visible can be dropped by a merge) depend on timing there.
+- Blocks are built per request flush piece, and merged only by :meth:`Store.force_merge`. The
+  real server buffers rows of several requests for up to a second before building blocks (so
+  a block can mix requests from the start, and there can be fewer in-memory parts than
+  pieces: a forced merge may then merge once where the fake merges twice), flushes in-memory parts to disk after about 5 s
+  (a merge when there are several), and merges at once, in the background, some of the
+  in-memory parts once there are 8 or more of similar size: rows can disappear and values
+  change before any forced merge, and the forced merge then logs fewer drops. Its merges pick
+  parts by their compressed sizes (at most 15 at a time, several groups when many parts are
+  alike), so with many parts a forced merge can leave more than one part (whose blocks are not
+  merged together); the fake merges every part of a partition into one.
+- Blocks with equal first timestamps in several parts are read in Go's heap order over the
+  parts of that stream (oldest part first); the server's heap holds the readers of every
+  stream of the partition, ordered by its stream IDs, which the fake does not have, so with
+  several streams in the parts the tie order (and which rows the column limit drops) can
+  differ.
 - Row order inside a block: equal timestamps keep the request's order (the server's sort is
   not stable past 12 rows); a key repeated in a row of a multi-row block keeps its last value
-  in that order. Without ``limit`` rows come in ingestion order (the server's is unspecified);
-  with ``limit`` the newest N by ``_time``, newest first.
+  in that order. Without ``limit`` rows come in ingestion order (the server's is unspecified),
+  also after a merge; with ``limit`` the newest N by ``_time``, newest first.
 - Invalid UTF-8 is stored as U+FFFD (the server keeps the bytes and prints them raw; a client
   decoding with replacement sees the same text); key lengths are counted after the replacement.
 - The text of a 400 caused by a broken compressed stream names the Python codec error and not
@@ -68,7 +94,9 @@ NOT_MODELLED (deliberate differences; none is exercised by the conformance files
 - The "hot partition" shortcut (rows all in the day written last skip the retention check)
   and the one-second periodic flush of a slow request are not modelled; the crashed server
   keeps serving.
-- Rows stay until :meth:`Store.clear` (the server later drops whole days past the retention).
+- Rows stay until :meth:`Store.clear` or a merge drops them (the server later drops whole
+  days past the retention). ``data_file`` / ``on_rows`` get rows as stored at ingestion, not
+  as a merge rewrites them.
 """
 
 from __future__ import annotations
@@ -83,7 +111,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring
 
-from ._block import MAX_UNCOMPRESSED_BLOCK_SIZE, build_block
+from ._block import (
+    MAX_UNCOMPRESSED_BLOCK_SIZE,
+    Block,
+    build_block,
+    heap_order,
+    merge_stream,
+)
 from ._gojson import Field, go_quote
 from ._gotime import (
     NANOS_PER_DAY,
@@ -139,12 +173,14 @@ class _Stream:
 
 
 class _Row:
-    """A stored row: its fields (values as the block returns them), sorted by name."""
+    """A stored row: its fields (values as the block returns them), sorted by name; ``seq``
+    says when it was ingested (it keeps that place in query results after merges)."""
 
-    __slots__ = ("fields", "first", "stream", "time", "ts")
+    __slots__ = ("fields", "first", "seq", "stream", "time", "ts")
 
-    def __init__(self, ts: int, stream: _Stream, fields: Pairs) -> None:
+    def __init__(self, ts: int, stream: _Stream, fields: Pairs, seq: int) -> None:
         self.ts = ts
+        self.seq = seq
         self.time = format_rfc3339_nano(ts)
         self.stream = stream
         first = dict(fields)
@@ -186,6 +222,43 @@ class _Row:
 
 def _by_name(pair: tuple[str, str]) -> str:
     return pair[0]
+
+
+def _by_seq(row: _Row) -> int:
+    return row.seq
+
+
+class _StoredBlock:
+    """A block of one stream in a part of a day partition, and the rows queries see of it."""
+
+    __slots__ = ("block", "in_memory", "part", "rows")
+
+    def __init__(self, block: Block, rows: list[_Row], part: int, in_memory: bool) -> None:
+        self.block = block
+        self.rows = rows
+        self.part = part
+        self.in_memory = in_memory
+
+
+#: Blocks of one day partition by (tenant, stream), each list in part order.
+_Partition = dict[tuple[tuple[int, int], _Stream], list[_StoredBlock]]
+#: A block built from one flush piece of a request: its day and stream tags, and the block
+#: (whose ``ids`` are the rows' positions in the piece until they are stored).
+_PieceBlock = tuple[int, tuple[Field, ...], Block]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    """What :meth:`Store.force_merge` did: rows the column limit dropped, and the warnings the
+    server would have logged for them."""
+
+    dropped: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+def partition_name(day: int) -> str:
+    """The name of a day partition (``YYYYMMDD``), which ``partition_prefix`` matches."""
+    return (datetime.date(1970, 1, 1) + datetime.timedelta(days=day)).strftime("%Y%m%d")
 
 
 @dataclass
@@ -257,6 +330,9 @@ class Store:
         self._lock = threading.RLock()
         self._tenants: dict[tuple[int, int], _Tenant] = {}
         self._streams: dict[tuple[tuple[int, int], tuple[Field, ...]], _Stream] = {}
+        self._partitions: dict[int, _Partition] = {}
+        self._next_part = 0
+        self._next_seq = 0
 
     # -- ingestion ------------------------------------------------------------------------
 
@@ -310,43 +386,42 @@ class Store:
                 crash = stream_crash(tags)
                 if crash is not None:
                     return stored, crash
-            kept = self._store_piece(rows, batch)
-            self._insert(batch.tenant, kept)
-            stored += len(kept)
+            blocks = self._store_piece(rows, batch)
+            stored += self._insert(batch.tenant, blocks)
         return stored, None
 
     @staticmethod
-    def _store_piece(
-        rows: list[PreparedRow], batch: Batch
-    ) -> list[tuple[int, tuple[Field, ...], Pairs]]:
+    def _store_piece(rows: list[PreparedRow], batch: Batch) -> list[_PieceBlock]:
         """Blocks per day and stream (time-sorted, cut at 2 MiB of estimated JSON), as the
-        server builds them from one flush; the rows they keep, with their read-back values,
-        in the request's order."""
+        server builds them from one flush (``inmemoryPart.mustInitFromRows``); each block's
+        ``ids`` are the positions of its rows in ``rows``."""
         groups: dict[tuple[int, tuple[Field, ...]], list[tuple[int, PreparedRow]]] = {}
         for position, row in enumerate(rows):
             groups.setdefault((go_day(row.ts), row.tags), []).append((position, row))
-        kept: list[tuple[int, tuple[int, tuple[Field, ...], Pairs]]] = []
-        for (_, tags), members in groups.items():
+        built: list[_PieceBlock] = []
+        for (day, tags), members in groups.items():
             members.sort(key=lambda item: item[1].ts)
-            blocks: list[list[tuple[int, PreparedRow]]] = [[]]
+            cuts: list[list[tuple[int, PreparedRow]]] = [[]]
             size = 0
             for item in members:
                 if size >= MAX_UNCOMPRESSED_BLOCK_SIZE:
-                    blocks.append([])
+                    cuts.append([])
                     size = 0
-                blocks[-1].append(item)
+                cuts[-1].append(item)
                 size += item[1].size
-            for block in blocks:
-                fields = [sorted(row.fields, key=_canonical_name) for _, row in block]
-                values, warning = build_block(fields)
-                if warning is not None:
-                    dropped = len(block) - len(values)
-                    batch.dropped["column_limit"] = batch.dropped.get("column_limit", 0) + dropped
-                    batch.warnings.append(warning)
-                for (position, row), stored in zip(block, values, strict=False):
-                    kept.append((position, (row.ts, tags, stored)))
-        kept.sort(key=lambda item: item[0])
-        return [row for _, row in kept]
+            for cut in cuts:
+                result = build_block(
+                    [row.ts for _, row in cut],
+                    [sorted(row.fields, key=_canonical_name) for _, row in cut],
+                    [position for position, _ in cut],
+                )
+                if result.warning is not None:
+                    dropped = batch.dropped.get("column_limit", 0) + result.dropped
+                    batch.dropped["column_limit"] = dropped
+                    batch.warnings.append(result.warning)
+                if result.block is not None:
+                    built.append((day, tags, result.block))
+        return built
 
     def _within_retention(
         self, rows: list[PreparedRow], now: int, dropped: dict[str, int], warnings: list[str]
@@ -374,20 +449,36 @@ class Store:
                 kept.append(row)
         return kept
 
-    def _insert(
-        self, tenant_id: tuple[int, int], rows: list[tuple[int, tuple[Field, ...], Pairs]]
-    ) -> None:
-        if not rows:
-            return
+    def _insert(self, tenant_id: tuple[int, int], blocks: list[_PieceBlock]) -> int:
+        """Store the blocks of one flush piece as one new (in-memory) part; the rows become
+        queryable in the request's order. How many rows were stored."""
+        if not blocks:
+            return 0
+        rank = {p: n for n, p in enumerate(sorted(p for _, _, block in blocks for p in block.ids))}
         with self._lock:
             tenant = self._tenants.setdefault(tenant_id, _Tenant())
-            new_rows = []
-            for ts, tags, stored in rows:
+            part = self._new_part()
+            first_seq = self._next_seq
+            self._next_seq += len(rank)
+            new_rows: list[_Row] = []
+            for day, tags, block in blocks:
                 key = (tenant_id, tags)
                 stream = self._streams.get(key)
                 if stream is None:
                     stream = self._streams[key] = _Stream(tenant_id, tags)
-                new_rows.append(_Row(ts, stream, stored))
+                block.ids = [first_seq + rank[position] for position in block.ids]
+                rows = [
+                    _Row(ts, stream, printed, seq)
+                    for ts, printed, seq in zip(
+                        block.timestamps, block.printed, block.ids, strict=True
+                    )
+                ]
+                partition = self._partitions.setdefault(day, {})
+                partition.setdefault((tenant_id, stream), []).append(
+                    _StoredBlock(block, rows, part, in_memory=True)
+                )
+                new_rows.extend(rows)
+            new_rows.sort(key=_by_seq)
             if self.visibility_delay:
                 visible_at = time.monotonic() + self.visibility_delay
                 tenant.pending.extend((visible_at, row) for row in new_rows)
@@ -395,6 +486,11 @@ class Store:
                 self._add(tenant, new_rows)
             if self._on_rows is not None:
                 self._on_rows([json_line(row.pairs()) for row in new_rows])
+            return len(new_rows)
+
+    def _new_part(self) -> int:
+        self._next_part += 1
+        return self._next_part
 
     def _add(self, tenant: _Tenant, rows: Iterable[_Row]) -> None:
         for row in rows:
@@ -422,11 +518,92 @@ class Store:
             for tenant in self._tenants.values():
                 self._promote(tenant, everything=True)
 
+    def force_merge(self, partition_prefix: str = "") -> MergeResult:
+        """``/internal/force_merge``: flush, then merge the parts of every day partition whose
+        name (``YYYYMMDD``) starts with ``partition_prefix``, as the server's forced merge does.
+
+        First the in-memory parts (one per flush piece of a request since the last merge, of
+        every tenant) are merged into one part when there are several of them, then every part
+        of the partition is merged into one. Each merge reads the blocks of a stream by their
+        first timestamp (:func:`._block.heap_order`) and packs them like
+        :func:`._block.merge_stream`: rows it unpacks can be dropped by the column limit (for
+        good, with the server's warning) and are stored again through the column encodings,
+        so values read back can change; a block it writes out as it is keeps its values. Rows
+        keep their place in query results (ingestion order). The fake never merges by itself.
+        """
+        with self._lock:
+            self.force_flush()
+            dropped = 0
+            warnings: list[str] = []
+            touched: set[tuple[int, int]] = set()
+            for day in sorted(self._partitions):
+                if not partition_name(day).startswith(partition_prefix):
+                    continue
+                partition = self._partitions[day]
+                in_memory = {b.part for bs in partition.values() for b in bs if b.in_memory}
+                steps = [True, False] if len(in_memory) > 1 else [False]
+                for only_in_memory in steps:
+                    part = self._new_part()
+                    for key, blocks in partition.items():
+                        chosen = [b for b in blocks if b.in_memory or not only_in_memory]
+                        if not chosen:
+                            continue
+                        merged, gone, said = self._merge_blocks(key[1], chosen, part)
+                        partition[key] = [b for b in blocks if b not in chosen] + merged
+                        dropped += gone
+                        warnings.extend(said)
+                        touched.add(key[0])
+            for tenant_id in touched:
+                self._reindex(tenant_id)
+            return MergeResult(dropped, tuple(warnings))
+
+    @staticmethod
+    def _merge_blocks(
+        stream: _Stream, blocks: list[_StoredBlock], part: int
+    ) -> tuple[list[_StoredBlock], int, list[str]]:
+        """Merge the blocks of one stream into one new part: its blocks, the rows dropped and
+        the warnings. A block the merge did not unpack keeps its rows."""
+        parts: dict[int, list[Block]] = {}
+        for stored in blocks:  # in part order, each part's blocks in its order
+            parts.setdefault(stored.part, []).append(stored.block)
+        rows_of = {id(b.block): b.rows for b in blocks}
+        merged = merge_stream(heap_order(list(parts.values())))
+        result = []
+        for block in merged.blocks:
+            rows = rows_of.get(id(block))
+            if rows is None:
+                rows = [
+                    _Row(ts, stream, printed, seq)
+                    for ts, printed, seq in zip(
+                        block.timestamps, block.printed, block.ids, strict=True
+                    )
+                ]
+            result.append(_StoredBlock(block, rows, part, in_memory=False))
+        return result, merged.dropped, merged.warnings
+
+    def _reindex(self, tenant_id: tuple[int, int]) -> None:
+        """The tenant's rows again from its blocks, in ingestion order; indexes rebuilt later."""
+        tenant = self._tenants[tenant_id]
+        rows = [
+            row
+            for partition in self._partitions.values()
+            for (owner, _), blocks in partition.items()
+            if owner == tenant_id
+            for block in blocks
+            for row in block.rows
+        ]
+        rows.sort(key=_by_seq)
+        tenant.rows = []
+        tenant.indexes.clear()
+        tenant.streams.clear()
+        self._add(tenant, rows)
+
     def clear(self) -> None:
         """Forget every row of every tenant."""
         with self._lock:
             self._tenants.clear()
             self._streams.clear()
+            self._partitions.clear()
 
     # -- queries --------------------------------------------------------------------------
 
@@ -495,8 +672,9 @@ class Store:
             positions = self._evaluate(tenant, query.filter)
             if start is not None or end is not None:
                 low = -(1 << 63) if start is None else start
+                # The server's HTTP ``end`` is exclusive: [start, end).
                 high = (1 << 63) if end is None else end
-                positions = [p for p in positions if low <= rows[p].ts <= high]
+                positions = [p for p in positions if low <= rows[p].ts < high]
             if limit:
                 positions = heapq.nlargest(limit, positions, key=lambda p: (rows[p].ts, p))
             return [rows[p] for p in positions]

@@ -1,7 +1,7 @@
 """The requests ``record.py`` sends: every v1.26.0 case, then the newer ones.
 
 Each case runs under its own tenant (``AccountID``/``ProjectID`` headers), so the rows read
-back for that tenant are exactly what the one request produced. New cases get tenants from
+back for that tenant are exactly what the case's request (or requests, ``more``) produced. New cases get tenants from
 7100 upwards in the order below (a change here means recording again).
 """
 
@@ -591,6 +591,16 @@ def merge_cases() -> list[Case]:
             merge_after=True,
             note="As merge_column_limit_across_requests, but r3 (sent last) is older than r2: "
             "the merged block holds r1, r3, r2 in time order and r2 is the row dropped.",
+        ),
+        Case(
+            "merge_equal_timestamps_in_go_heap_order",
+            lines(wide("a", 500, _msg="a", _time=at(5))),
+            more=[lines(wide(name, 500, _msg=name, _time=at(5))) for name in "bcde"],
+            merge_after=True,
+            note="Five requests, one row each at the same time, 501 names each. The merge reads "
+            "blocks with equal first timestamps in the order Go's container/heap leaves the "
+            "parts' readers: a, e, d, c, b; the block then takes a, e and d (1503 names) and "
+            "drops c and b (2 rows), not the rows sent last.",
         ),
         Case(
             "merge_float_across_requests",

@@ -5,11 +5,13 @@
 
 starts the binary on loopback (``RealVictoriaLogs``: free port, temporary data directory,
 ``-retentionPeriod=100y``, ``TZ=UTC``) and sends every case of ``cases.py`` (the v1.26.0
-cases plus the newer ones), each under its own tenant: after each request it calls
-``/internal/force_flush`` and reads the tenant back with ``query=*`` at once (before the
-server's background merges can change blocks). Cases that make the server exit, or that ask
-for a merge, get a server of their own. It writes ``victorialogs-<version>.json`` next to this
-script (format: ``README.md``); every server is stopped and its data removed.
+cases plus the newer ones), each under its own tenant: after each request (a case may send
+several) it calls ``/internal/force_flush``, and it reads the tenant back with ``query=*`` at
+once (before the server's background merges can change blocks). Cases that make the server
+exit, or that ask for a merge (``/internal/force_merge``, then a second read-back), get a
+server of their own. It writes ``victorialogs-<version>.json`` next to this script (format:
+``README.md``; ``--only NAME`` records some cases into the existing file); every server is
+stopped and its data removed.
 """
 
 from __future__ import annotations
