@@ -454,8 +454,7 @@ def test_wide_records_with_new_names_are_all_stored(vlogs_server: Any) -> None:
     assert (11, 1) == (stats["sent"], stats["requests"])
     query = f'run_id:="{run}"'
     assert 11 == vlogs_server.wait_for_count(query, 11, timeout=WAIT)
-    if vlogs_server.kind == "real":
-        vlogs_server.force_merge()  # merges drop rows too: check the final state
+    vlogs_server.force_merge()  # merges drop rows too: check the final state
     rows = {row["_msg"]: row for row in vlogs_server.rows(query, limit=20)}
     assert {*(f"wide {i}" for i in range(10)), "plain"} == set(rows)
     for i in range(10):
@@ -480,7 +479,6 @@ def test_wide_records_sent_apart_survive_the_servers_merges(vlogs_server: Any) -
         vlogs_server.force_flush()  # each request its own part on the server
     query = f'run_id:="{run}"'
     assert 8 == vlogs_server.wait_for_count(query, 8, timeout=WAIT)
-    if vlogs_server.kind == "real":
-        vlogs_server.force_merge()
+    vlogs_server.force_merge()
     assert 8 == vlogs_server.count(query)
     assert (8, 4) == (sink.stats()["sent"], sink.stats()["requests"])
