@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import inspect
 import multiprocessing
@@ -11,10 +10,10 @@ import os
 import sys
 import threading
 import time
-import weakref
 from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, Literal, TypedDict
 
+from . import _lifecycle
 from ._buffer import Buffer
 from ._config import Settings, build_settings
 from ._diag import RateLimited, emit
@@ -115,35 +114,6 @@ def _make_complete(work: Callable[[], object]) -> Callable[[], _Done]:
     return _CompleteFunction(work)
 
 
-_SINKS: weakref.WeakSet[VLogsSink] = weakref.WeakSet()
-_exit_started: float | None = None
-
-
-def _at_exit() -> None:
-    """Flush every live sink within its ``shutdown_timeout``, all budgets counted from now."""
-    global _exit_started  # noqa: PLW0603 - one process-wide fact: the interpreter is exiting
-    _exit_started = time.monotonic()
-    sinks = list(_SINKS)
-    # Every sink starts flushing now, in parallel: one dead server must not eat the budget
-    # of the sinks that are flushed after it.
-    for sink in sinks:
-        sink._worker.request_stop(_exit_started + sink.settings.shutdown_timeout)
-    for sink in sinks:
-        sink._shutdown(_exit_started + sink.settings.shutdown_timeout)
-
-
-def _after_fork_in_child() -> None:
-    # The parent's worker threads do not exist here; their idents may be reused.
-    clear_muted_threads()
-    for sink in list(_SINKS):
-        sink._reset_after_fork()
-
-
-atexit.register(_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 class VLogsSink:
     """A loguru sink that ships every record to VictoriaLogs as one JSON line.
 
@@ -219,7 +189,8 @@ class VLogsSink:
         self._transport_factory: Callable[[], Transport] = self._http_transport
         self._build_engine()
         self.complete = _make_complete(self._complete)
-        _SINKS.add(self)
+        _lifecycle.install(self)
+        _lifecycle.on_fork_in_child(self._reset_after_fork)
         if self._worker.spool_pending:
             self._arm()  # an earlier process left records in the spool: send them now
 
@@ -309,10 +280,11 @@ class VLogsSink:
     def stop(self) -> None:
         """Called by loguru on ``remove()`` and at exit: send what is buffered, then stop."""
         now = time.monotonic()
-        if _exit_started is None:
+        exit_started = _lifecycle.exit_started
+        if exit_started is None:
             deadline = now + self.settings.shutdown_timeout
         else:
-            deadline = _exit_started + self.settings.shutdown_timeout
+            deadline = exit_started + self.settings.shutdown_timeout
             if self._worker.counters["consecutive_failures"] == 0:
                 deadline = max(deadline, now + _LATE_GRACE)
         self._shutdown(deadline)
@@ -517,7 +489,23 @@ class VLogsSink:
 
     def _reset_after_fork(self) -> None:
         """In a forked child: fresh locks, empty buffer (the parent sends its own), no thread."""
+        # The parent's worker threads do not exist here; their idents may be reused.
+        clear_muted_threads()
         self._build_engine(in_child=True)
+
+    # -- the exit flush (_lifecycle) ------------------------------------------------------------
+
+    def shutdown_budget(self) -> float:
+        """Seconds this sink may spend flushing at exit (``shutdown_timeout``)."""
+        return self.settings.shutdown_timeout
+
+    def exit_flush_started(self, deadline: float) -> None:
+        """The interpreter exits: start sending what is left, without waiting."""
+        self._worker.request_stop(deadline)
+
+    def exit_flush(self, deadline: float) -> None:
+        """The interpreter exits: wait for the flush until ``deadline``, report losses."""
+        self._shutdown(deadline)
 
 
 def _other_live_threads() -> list[threading.Thread]:

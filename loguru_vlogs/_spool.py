@@ -32,10 +32,12 @@ import time
 import weakref
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, NamedTuple
+
+from . import _lifecycle
 
 if sys.platform != "win32":
     import fcntl
@@ -232,7 +234,7 @@ class Spool:
         self.dropped: dict[str, int] = {}
         #: Damaged regions whose record count could not be read (each held >= 1 entry).
         self.corrupt_unknown = 0
-        _at_fork_in_child(weakref.WeakMethod(self._after_fork_in_child))
+        _lifecycle.on_fork_in_child(self._after_fork_in_child)
         try:
             with self._lock:
                 self._rescan()
@@ -854,15 +856,6 @@ def _sync(fd: int) -> None:
     else:
         # fdatasync: the data and the size, not the timestamps; some BSDs lack it.
         getattr(os, "fdatasync", os.fsync)(fd)
-
-
-def _at_fork_in_child(method: weakref.WeakMethod[Callable[[], None]]) -> None:
-    def hook() -> None:
-        bound = method()
-        if bound is not None:
-            bound()
-
-    os.register_at_fork(after_in_child=hook)
 
 
 def _by_name(segment: _Segment) -> str:

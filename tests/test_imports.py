@@ -40,6 +40,22 @@ def test_importing_the_package_loads_no_http_stack_and_installs_nothing() -> Non
     )
 
 
+def test_exit_and_fork_hooks_arrive_with_the_first_sink() -> None:
+    """Importing VLogsSink registers nothing; the first sink registers the exit hook, once."""
+    run_python(
+        """
+        import atexit, multiprocessing.util  # the latter registers its own exit hook
+        import loguru
+        hooks = atexit._ncallbacks()
+        from loguru_vlogs import VLogsSink
+        assert hooks == atexit._ncallbacks()
+        VLogsSink("http://127.0.0.1:9")
+        VLogsSink("http://127.0.0.1:9")
+        assert hooks + 1 == atexit._ncallbacks()
+        """
+    )
+
+
 def test_the_pytest_plugin_loads_nothing_until_a_fixture_is_used() -> None:
     """The plugin (loaded in every pytest run where the package is installed) is cheap."""
     run_python(
