@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,16 +50,84 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
     assert ["VLogsSink", "__version__"] == sorted(loguru_vlogs.__all__)
 
 
-def test_every_option_is_in_the_readme_table() -> None:
-    """Each VLogsSink argument has a row (default, unit, meaning) in the README option table."""
-    import inspect
+def option_rows(path: Path, heading: str) -> dict[str, list[str]]:
+    """The rows of the option table under ``heading`` in ``path``: option name -> other cells."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    after = text.find("\n## ", start + 1)
+    section = text[start : after if after != -1 else len(text)]
+    rows: dict[str, list[str]] = {}
+    for line in section.splitlines():
+        match = re.match(r"^\| `(\w+)` \|(.*)\|$", line)
+        if match:
+            assert match[1] not in rows, f"{match[1]} has two rows under {heading} in {path.name}"
+            rows[match[1]] = [cell.strip() for cell in match[2].split(" | ")]
+    return rows
 
+
+def sink_arguments() -> list[str]:
+    """The names of VLogsSink's arguments, in order."""
     from loguru_vlogs import VLogsSink
 
+    return [n for n in inspect.signature(VLogsSink.__init__).parameters if n != "self"]
+
+
+def test_every_option_is_in_the_options_page() -> None:
+    """Each VLogsSink argument has one row (default, unit, meaning) in docs/options.md."""
+    rows = option_rows(ROOT / "docs" / "options.md", "## Every option")
+    names = sink_arguments()
+    assert [] == [n for n in names if n not in rows]
+    assert [] == [n for n in rows if n not in names]
+    assert [] == [n for n, cells in rows.items() if len(cells) != 3 or not all(cells)]
+
+
+def test_the_readme_options_are_real_and_match_the_options_page() -> None:
+    """The README's short option table names only real arguments, with their full-table
+    default and unit."""
+    short = option_rows(ROOT / "README.md", "## Options")
+    full = option_rows(ROOT / "docs" / "options.md", "## Every option")
+    assert short, "the README has no option table under ## Options"
+    assert [] == [n for n in short if n not in sink_arguments()]
+    assert {n: full[n][:2] for n in short} == {n: cells[:2] for n, cells in short.items()}
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's anchors for the headings of a Markdown file (code blocks skipped)."""
+    found: set[str] = set()
+    in_code = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        elif not in_code and line.startswith("#"):
+            title = line.lstrip("#").strip().lower()
+            found.add(re.sub(r"[^\w\- ]", "", title).replace(" ", "-"))
+    return found
+
+
+DOC_PAGES = sorted([ROOT / "README.md", ROOT / "benchmarks" / "README.md", *ROOT.glob("docs/*.md")])
+
+
+@pytest.mark.parametrize("page", DOC_PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_relative_links_in_the_docs_resolve(page: Path) -> None:
+    """Every relative link (and #anchor) of the README, docs/ and benchmarks/ points somewhere."""
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        linked = (page.parent / file).resolve() if file else page
+        if not linked.exists() or (anchor and anchor not in anchors(linked)):
+            broken.append(target)
+    assert [] == broken
+
+
+def test_the_readme_test_command_is_what_ci_runs() -> None:
+    """`.ci/run` ends with exactly the README's fresh-machine test command."""
+    command = (
+        "python3 -m venv .venv && .venv/bin/pip install -e '.[test]' && .venv/bin/python -m pytest"
+    )
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[
-        readme.index("## Options") : readme.index("## Configuration from the environment")
-    ]
-    names = [n for n in inspect.signature(VLogsSink.__init__).parameters if n != "self"]
-    missing = [n for n in names if f"| `{n}` |" not in table]
-    assert [] == missing
+    fresh = readme[readme.index("## On a fresh machine") : readme.index("\n## Install")]
+    assert f"```sh\n{command}\n```" in fresh
+    assert command == (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()[-1]
