@@ -51,7 +51,7 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Settings:
-    """The sink's validated configuration (see the README option table for each field)."""
+    """The sink's validated configuration (docs/options.md explains each field)."""
 
     endpoints: tuple[Endpoint, ...]
     stream_fields: tuple[str, ...]

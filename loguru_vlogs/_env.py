@@ -156,7 +156,7 @@ class Variable:
     parse: Parser
 
 
-#: Every variable, in the order of the README table. ``VLOGS_USERNAME``/``VLOGS_PASSWORD``
+#: Every variable, in the order of the table in docs/configuration.md. ``VLOGS_USERNAME``/``VLOGS_PASSWORD``
 #: are read together into ``auth`` (see :func:`sink_kwargs_from_env`).
 VARIABLES: tuple[Variable, ...] = (
     Variable("VLOGS_URL", "url", parse_urls),

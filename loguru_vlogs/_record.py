@@ -5,7 +5,7 @@ every record, so the common case is one ``orjson.dumps`` of a flat dict (the *fa
 Anything unusual -- a value orjson refuses or would silently change, a key the server would
 mangle, a line over a server limit -- falls through to the *careful path*, which renders every
 value by documented rules, flattens nested mappings itself and fits the line inside the limits
-of VictoriaLogs. The rules as users read them are in the README ("Record fields").
+of VictoriaLogs. The rules as users read them are in docs/schema.md.
 
 VictoriaLogs answers 200 and silently drops a line of 256 KiB or more, a row with more than
 1000 fields after flattening, a key longer than 128 bytes (the whole line becomes one ``_msg``),

@@ -27,7 +27,7 @@ from ._worker import Worker
 _LATE_GRACE = 0.5
 
 
-#: What ``write()`` does when the buffer is full (README, options).
+#: What ``write()`` does when the buffer is full (docs/options.md).
 Overflow = Literal["drop_oldest", "drop_newest", "block"]
 #: Request body compression.
 Compression = Literal["gzip", "zstd", "none"]
@@ -36,7 +36,7 @@ SpoolFsync = Literal["never", "batch", "always"]
 
 
 class Stats(TypedDict):
-    """What :meth:`VLogsSink.stats` returns (README, *stats()*, explains each key)."""
+    """What :meth:`VLogsSink.stats` returns (docs/delivery.md explains each key)."""
 
     received: int
     accepted: int
@@ -117,8 +117,8 @@ def _make_complete(work: Callable[[], object]) -> Callable[[], _Done]:
 class VLogsSink:
     """A loguru sink that ships every record to VictoriaLogs as one JSON line.
 
-    ``logger.add(VLogsSink(url="http://localhost:9428"))``. See the README for every option,
-    the field schema and the delivery guarantees.
+    ``logger.add(VLogsSink(url="http://localhost:9428"))``. Every option: docs/options.md; the
+    field schema: docs/schema.md; the delivery guarantees: docs/delivery.md.
     """
 
     def __init__(
@@ -237,7 +237,7 @@ class VLogsSink:
         """A sink configured by the ``VLOGS_*`` environment variables; ``overrides`` win.
 
         ``VLOGS_URL`` is required unless ``url=`` is given. A value that cannot be read, or that
-        the sink rejects, raises ``ValueError`` naming the variable (see the README table).
+        the sink rejects, raises ``ValueError`` naming the variable (see docs/configuration.md).
         """
         from ._env import sink_from_env  # _env inspects this class's signature lazily
 
@@ -321,7 +321,7 @@ class VLogsSink:
         return self._shutdown(time.monotonic() + wait)
 
     def stats(self) -> Stats:
-        """Counters of this sink in this process (see the README for each key)."""
+        """Counters of this sink in this process (docs/delivery.md explains each key)."""
         worker = self._worker
         with self._buffer.cond:
             counters = dict(worker.counters)

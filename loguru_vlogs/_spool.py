@@ -3,7 +3,7 @@
 Pure storage: no HTTP and no thread of its own. The worker appends the batches the server
 cannot take now and later sends them oldest first with ``peek()`` / ``ack()``.
 
-Layout of a spool directory (see the README section on the spool for the guarantees)::
+Layout of a spool directory (docs/spool.md states the guarantees)::
 
     <time_ns:020d>-<pid>-<n>-<token>.seg      a segment: file header, then entries
     <segment>.ack                             the acknowledged offset of that segment

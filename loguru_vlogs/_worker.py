@@ -14,16 +14,12 @@ from typing import Any
 from ._buffer import Buffer
 from ._config import Settings
 from ._diag import RateLimited
+from ._policy import MIN_ATTEMPT, Action, DeliveryPolicy, Endpoints, Situation
 from ._retime import refresh_times
 from ._retry import Backoff, classify, parse_retry_after
 from ._spool import Spool, SpoolError, SpoolFullError
 from ._transport import Outcome, Transport, mute_thread, request_plan, unmute_thread
 
-#: While stopping, a failing endpoint is retried at least this often (seconds), so a server
-#: that comes back during the shutdown budget still gets the records.
-_STOP_RETRY_CAP = 0.5
-#: An attempt with less time than this left before the deadline is not worth starting.
-_MIN_ATTEMPT = 0.05
 #: With a spool, an idle worker looks for segments left by dead processes this often (seconds).
 _SPOOL_POLL = 5.0
 
@@ -64,8 +60,12 @@ class Worker:
         self._backoffs = [
             Backoff(settings.backoff_base, settings.backoff_max) for _ in settings.endpoints
         ]
-        self._down_until = [0.0] * len(settings.endpoints)
-        self._next_endpoint = 0
+        self._endpoints = Endpoints.healthy(len(settings.endpoints))
+        self._policy = DeliveryPolicy(
+            timeout=settings.timeout,
+            retry_max_elapsed=settings.retry_max_elapsed,
+            spool_threshold=settings.spool_threshold,
+        )
         self.failures = 0
         self.counters: dict[str, Any] = {
             "sent": 0,
@@ -127,7 +127,7 @@ class Worker:
         with cond:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread() and thread.is_alive():
-            thread.join(max(0.0, deadline - time.monotonic()) + _MIN_ATTEMPT)
+            thread.join(max(0.0, deadline - time.monotonic()) + MIN_ATTEMPT)
         if thread is None or not thread.is_alive():
             # No thread (fork child, interpreter exit): deliver inline on this thread.
             self._loop(inline=True)
@@ -274,17 +274,6 @@ class Worker:
                 else:
                     buffer.cond.wait()
 
-    def _pick_endpoint(self, now: float) -> tuple[int, float]:
-        """``(endpoint index, seconds to wait first)``: round robin over healthy endpoints."""
-        count = len(self._down_until)
-        for step in range(count):
-            index = (self._next_endpoint + step) % count
-            if self._down_until[index] <= now:
-                self._next_endpoint = (index + 1) % count
-                return index, 0.0
-        index = min(range(count), key=self._down_until.__getitem__)
-        return index, self._down_until[index] - now
-
     def _deliver(self, batch: list[bytes]) -> None:
         """Send one batch from memory until it is resolved (sent, rejected, spooled, counted)."""
         body = b"\n".join(batch)
@@ -354,11 +343,9 @@ class Worker:
     def _next_attempt(self, batch: list[bytes] | None, started: float) -> tuple[int, float] | None:
         """``(endpoint, timeout)`` of the next try, after any backoff; None when resolved.
 
-        ``batch`` is the in-flight memory batch, or None for a spooled entry. While backing
-        off with a spool, memory that piles up (``spool_threshold``) is moved to disk.
+        ``batch`` is the in-flight memory batch, or None for a spooled entry. The policy
+        (:mod:`._policy`) decides; this carries the decision out.
         """
-        max_elapsed = self.settings.retry_max_elapsed
-        threshold = self.settings.spool_threshold
         cond = self.buffer.cond
         while True:
             to_spool: list[bytes] | None = None
@@ -366,36 +353,34 @@ class Worker:
                 if batch is not None and self._inflight is not batch:
                     return None  # abandoned by stop(): already counted
                 now = time.monotonic()
-                exhausted = (
-                    batch is not None
-                    and max_elapsed is not None
-                    and self._inflight_failed
-                    and now - started > max_elapsed
-                )
-                index, wait = self._pick_endpoint(now)
-                if wait > 0 and self._stopping and self.spool is not None:
-                    # Stopping while the server fails: put everything on disk and finish now
-                    # rather than retrying until the deadline.
-                    to_spool = []
-                    if batch is not None:
-                        to_spool = self._release_inflight_to_spool(batch)
-                    to_spool.extend(self.buffer.lines)
-                    self.spool_pending += len(self.buffer.lines)
-                    self.buffer.lines.clear()
-                    self.buffer.nbytes = 0
-                    self._spooled_for_exit = True
-                elif (
-                    batch is not None
-                    and self.spool is not None
-                    and (
-                        exhausted or (wait > 0 and len(self.buffer.lines) + len(batch) >= threshold)
+                index, wait, picked = self._endpoints.pick(now)
+                decision = self._policy.decide(
+                    Situation(
+                        now=now,
+                        started=started,
+                        failed=batch is not None and self._inflight_failed,
+                        from_spool=batch is None,
+                        batch_records=0 if batch is None else len(batch),
+                        buffered=len(self.buffer.lines),
+                        endpoint=index,
+                        endpoint_wait=wait,
+                        stopping=self._stopping,
+                        deadline=self._deadline,
+                        spool=self.spool is not None,
                     )
-                ):
-                    to_spool = self._release_inflight_to_spool(batch)
-                elif batch is None and wait > 0 and len(self.buffer.lines) >= threshold:
-                    to_spool = self.buffer.take(self.settings.batch_size, self.settings.batch_bytes)
-                    self.spool_pending += len(to_spool)
-                elif exhausted:
+                )
+                action = decision.action
+                if action is Action.SEND:
+                    self._endpoints = picked
+                    return decision.endpoint, decision.seconds
+                if action is Action.WAIT:
+                    self._sleep(decision.seconds)
+                    continue
+                if action is Action.ABANDON:
+                    if batch is not None:
+                        self._abandon()
+                    return None
+                if action is Action.GIVE_UP:
                     assert batch is not None
                     self.buffer.count_drop("retry_exhausted", len(batch))
                     self._inflight = None
@@ -404,28 +389,28 @@ class Worker:
                     self._warn.warn(
                         "exhausted",
                         f"gave up a batch of {len(batch)} records after retrying for "
-                        f"{max_elapsed:g}s (retry_max_elapsed); last error: {last_error}",
+                        f"{self.settings.retry_max_elapsed:g}s (retry_max_elapsed); "
+                        f"last error: {last_error}",
                     )
                     return None
-                elif wait > 0:
-                    if batch is not None and max_elapsed is not None and self._inflight_failed:
-                        # Give up on time: a long backoff or Retry-After must not overshoot it.
-                        wait = min(wait, max(0.0, started + max_elapsed - now) + 0.001)
-                    self._sleep(wait)
-                    continue
-                else:
-                    timeout = self.settings.timeout
-                    if self._deadline is not None:
-                        timeout = min(timeout, self._deadline - now)
-                        if timeout < _MIN_ATTEMPT:
-                            if batch is not None:
-                                self._abandon()
-                            return None
-                    return index, timeout
-            if to_spool is not None:
-                self._spool_lines(to_spool)
-                if batch is not None or self._spooled_for_exit:
-                    return None
+                if action is Action.SPILL_ALL:
+                    # Stopping while the server fails: put everything on disk and finish now
+                    # rather than retrying until the deadline.
+                    to_spool = [] if batch is None else self._release_inflight_to_spool(batch)
+                    to_spool.extend(self.buffer.lines)
+                    self.spool_pending += len(self.buffer.lines)
+                    self.buffer.lines.clear()
+                    self.buffer.nbytes = 0
+                    self._spooled_for_exit = True
+                elif action is Action.SPILL_BATCH:
+                    assert batch is not None
+                    to_spool = self._release_inflight_to_spool(batch)
+                else:  # Action.SPILL_MEMORY
+                    to_spool = self.buffer.take(self.settings.batch_size, self.settings.batch_bytes)
+                    self.spool_pending += len(to_spool)
+            self._spool_lines(to_spool)
+            if batch is not None or self._spooled_for_exit:
+                return None
 
     def _release_inflight_to_spool(self, batch: list[bytes]) -> list[bytes]:
         """Hand the in-flight batch over to the spool (cond held); returns a copy to append."""
@@ -490,8 +475,6 @@ class Worker:
         or memory piles up that should go to the spool."""
         spool_at = self.settings.spool_threshold if self.spool is not None else None
         stopping = self._stopping
-        if stopping:
-            seconds = min(seconds, _STOP_RETRY_CAP)
         end = time.monotonic() + seconds
         # Backing off needs no GIL: callers a batch ahead need not yield it meanwhile.
         self.buffer.worker_resting = True
@@ -510,7 +493,7 @@ class Worker:
                 # Someone waits for delivery: try again at once instead of sleeping it out.
                 # Each drain() buys one immediate try, even one made while we were sending.
                 self._kick_seen = self._kick
-                self._down_until = [0.0] * len(self._down_until)
+                self._endpoints = self._endpoints.all_healthy()
                 return
             if spool_at is not None and len(self.buffer.lines) >= spool_at:
                 return
@@ -572,7 +555,7 @@ class Worker:
                 counters["consecutive_failures"] = 0
                 counters["last_success"] = time.time()
                 self._backoffs[index] = self._backoffs[index].reset()
-                self._down_until[index] = 0.0
+                self._endpoints = self._endpoints.succeeded(index)
                 return verdict
             counters["last_error"] = error
             if verdict == "reject":
@@ -586,11 +569,8 @@ class Worker:
             backoff = self._backoffs[index].next()
             self._backoffs[index] = backoff
             delay = backoff.delay(parse_retry_after(outcome.retry_after))
-            if len(self._down_until) > 1:
-                # With other endpoints to carry the load, keep a failed one out of rotation
-                # for at least backoff_base (full jitter alone may retry it almost at once).
-                delay = max(delay, self.settings.backoff_base)
-            self._down_until[index] = time.monotonic() + delay
+            delay = self._endpoints.failover_delay(delay, self.settings.backoff_base)
+            self._endpoints = self._endpoints.failed(index, time.monotonic() + delay)
             return verdict
 
     def _abandon(self) -> None:
