@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import NamedTuple
 
 #: Reasons a record is counted as dropped (the keys of ``stats()["dropped"]``).
 DROP_REASONS = (
@@ -51,6 +52,16 @@ _YIELD_SLEEP = 0.0 if sys.platform == "win32" and sys.version_info < (3, 11) els
 _gil_enabled: Callable[[], bool] = getattr(sys, "_is_gil_enabled", lambda: True)
 
 
+class BufferState(NamedTuple):
+    """A consistent view of the buffer's counters (see :meth:`Buffer.snapshot`)."""
+
+    received: int
+    accepted: int
+    buffered: int
+    buffered_bytes: int
+    dropped: dict[str, int]
+
+
 class Buffer:
     """Bounded FIFO of encoded lines plus the counters that must change under the same lock."""
 
@@ -65,16 +76,19 @@ class Buffer:
         batch_bytes: int,
     ) -> None:
         self._lock = threading.Lock()
+        #: The buffer's Condition: writers and the worker wait on it. The worker keeps its own
+        #: state (the batch in flight, its counters) under it too, so that a record moving from
+        #: here to the worker and a ``stats()`` snapshot are each one step (docs/architecture.md).
         self.cond = threading.Condition(self._lock)
-        self.lines: deque[bytes] = deque()
-        self.nbytes = 0
+        self._lines: deque[bytes] = deque()
+        self._nbytes = 0
         #: records offered to the sink (accepted or not)
-        self.received = 0
+        self._received = 0
         #: number of the newest accepted record (the first record is 1)
-        self.accepted = 0
-        self.dropped: dict[str, int] = {}
-        #: monotonic time the oldest unsent record arrived (valid while ``lines`` is non-empty)
-        self.oldest = 0.0
+        self._accepted = 0
+        self._dropped: dict[str, int] = {}
+        #: monotonic time the oldest unsent record arrived (valid while records wait)
+        self._oldest = 0.0
         self._max_records = max_records
         self._max_bytes = max_bytes
         self._overflow = overflow
@@ -94,11 +108,11 @@ class Buffer:
 
     def count_drop(self, reason: str, n: int = 1) -> None:
         """Count ``n`` dropped records; call with ``cond`` held."""
-        self.dropped[reason] = self.dropped.get(reason, 0) + n
+        self._dropped[reason] = self._dropped.get(reason, 0) + n
 
     def _full(self, size: int) -> bool:
-        return len(self.lines) >= self._max_records or (
-            self.nbytes + size > self._max_bytes and bool(self.lines)
+        return len(self._lines) >= self._max_records or (
+            self._nbytes + size > self._max_bytes and bool(self._lines)
         )
 
     def put(self, line: bytes, writer: int = 0) -> str | None:
@@ -110,11 +124,11 @@ class Buffer:
             self._writer_changed(writer)
         size = len(line)
         dropped = None
-        lines = self.lines
+        lines = self._lines
         # The bare lock (the Condition's own) is entered faster than the Condition: hot path.
         with self._lock:
-            self.received += 1
-            nbytes = self.nbytes + size
+            self._received += 1
+            nbytes = self._nbytes + size
             # _full() inlined for the common case (room left): this runs on every record.
             if len(lines) >= self._max_records or (nbytes > self._max_bytes and lines):
                 if self._overflow == "drop_newest":
@@ -131,16 +145,16 @@ class Buffer:
                         self.cond.wait(remaining)
                 else:
                     while self._full(size):
-                        self.nbytes -= len(self.lines.popleft())
+                        self._nbytes -= len(self._lines.popleft())
                         self.count_drop("buffer_full")
                         dropped = "buffer_full"
-                nbytes = self.nbytes + size
+                nbytes = self._nbytes + size
             lines.append(line)
-            self.nbytes = nbytes
-            self.accepted += 1
+            self._nbytes = nbytes
+            self._accepted += 1
             n = len(lines)
             if n == 1:
-                self.oldest = time.monotonic()
+                self._oldest = time.monotonic()
                 self.cond.notify_all()
             elif n == self._batch_size or (nbytes >= self._batch_bytes > nbytes - size):
                 # Only when a threshold is crossed: a worker busy sending re-checks the
@@ -188,18 +202,74 @@ class Buffer:
         if _gil_enabled():  # a free-threaded build has no GIL to hand over
             time.sleep(_YIELD_SLEEP)
 
+    # -- the worker's and the sink's view (call with ``cond`` held) ----------------------------
+
+    def __len__(self) -> int:
+        """Records waiting."""
+        return len(self._lines)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the records waiting."""
+        return self._nbytes
+
+    @property
+    def accepted(self) -> int:
+        """Number of the newest accepted record (the first record is 1)."""
+        return self._accepted
+
+    @property
+    def oldest(self) -> float:
+        """Monotonic time the oldest waiting record arrived (valid while records wait)."""
+        return self._oldest
+
+    def dropped_total(self) -> int:
+        """Records counted as dropped so far, all reasons."""
+        return sum(self._dropped.values())
+
+    def snapshot(self) -> BufferState:
+        """The counters and fill level, consistent with each other."""
+        return BufferState(
+            received=self._received,
+            accepted=self._accepted,
+            buffered=len(self._lines),
+            buffered_bytes=self._nbytes,
+            dropped=dict(self._dropped),
+        )
+
+    def refuse(self, reason: str) -> None:
+        """A record offered to the sink but never accepted (``reason`` says why). Takes the lock."""
+        with self._lock:
+            self._received += 1
+            self.count_drop(reason)
+
+    def take_all(self) -> list[bytes]:
+        """Every waiting record, oldest first; the buffer is empty afterwards."""
+        lines = list(self._lines)
+        self._lines.clear()
+        self._nbytes = 0
+        self.cond.notify_all()  # writers blocked by overflow="block" may go on
+        return lines
+
+    def drop_all(self, reason: str) -> int:
+        """Count every waiting record as dropped for ``reason``; returns how many."""
+        count = len(self.take_all())
+        if count:
+            self.count_drop(reason, count)
+        return count
+
     def take(self, max_records: int, max_bytes: int) -> list[bytes]:
         """Pop a batch from the left: up to ``max_records`` lines, and ``max_bytes`` once one is in.
 
         Call with ``cond`` held. Writers wait for this lock, so the common case (everything
         fits) is one C-level copy rather than a Python loop per record.
         """
-        lines = self.lines
+        lines = self._lines
         n = len(lines)
-        if n <= max_records and self.nbytes + n <= max_bytes:
+        if n <= max_records and self._nbytes + n <= max_bytes:
             batch = list(lines)
             lines.clear()
-            self.nbytes = 0
+            self._nbytes = 0
         else:
             count = 0
             total = 0
@@ -210,7 +280,7 @@ class Buffer:
                 count += 1
             popleft = lines.popleft
             batch = [popleft() for _ in range(count)]
-            self.nbytes -= total - count
+            self._nbytes -= total - count
         # ``oldest`` is left as it is: what remains arrived after it, so keeping that time
         # sends the rest a little early rather than late.
         if len(lines) < self._max_records:
@@ -219,4 +289,4 @@ class Buffer:
 
     def front_number(self) -> int:
         """Number of the oldest buffered record (``accepted + 1`` when empty)."""
-        return self.accepted - len(self.lines) + 1
+        return self._accepted - len(self._lines) + 1

@@ -325,23 +325,21 @@ class VLogsSink:
         worker = self._worker
         with self._buffer.cond:
             counters = dict(worker.counters)
-            dropped = dict(self._buffer.dropped)
+            state = self._buffer.snapshot()
             spool_pending = worker.spool_pending
-            in_flight = len(worker._inflight) if worker._inflight is not None else 0
-            buffered = len(self._buffer.lines)
-            buffered_bytes = self._buffer.nbytes
-            received = self._buffer.received
+            in_flight = worker.in_flight()
+        dropped = state.dropped
         if worker.spool is not None:
             for reason, count in worker.spool.dropped.items():
                 dropped[reason] = dropped.get(reason, 0) + count
         return {
-            "received": received,
-            "accepted": self._buffer.accepted,
+            "received": state.received,
+            "accepted": state.accepted,
             "sent": counters["sent"],
             "dropped": dropped,
             "dropped_total": sum(dropped.values()),
-            "buffered": buffered,
-            "buffered_bytes": buffered_bytes,
+            "buffered": state.buffered,
+            "buffered_bytes": state.buffered_bytes,
             "in_flight": in_flight,
             "requests": counters["requests"],
             "failed_requests": counters["failed_requests"],
@@ -384,9 +382,7 @@ class VLogsSink:
     # -- internals -------------------------------------------------------------------------------
 
     def _count_unaccepted(self, reason: str) -> None:
-        with self._buffer.cond:
-            self._buffer.received += 1
-            self._buffer.count_drop(reason)
+        self._buffer.refuse(reason)
 
     def _arm(self) -> None:
         """First write in this process: start the worker; in a multiprocessing child, make
@@ -398,10 +394,8 @@ class VLogsSink:
             if self.settings.spool_dir is not None and self._worker.spool is None:
                 try:
                     spool = self._open_spool()
-                    pending = spool.pending()[0] if spool is not None else 0
-                    with self._buffer.cond:
-                        self._worker.spool = spool
-                        self._worker.spool_pending = pending
+                    if spool is not None:
+                        self._worker.attach_spool(spool)
                 except (ValueError, SpoolError) as exc:
                     self._warn.warn("spool", f"the spool cannot be opened again: {exc}")
             self._worker.start()
@@ -445,7 +439,7 @@ class VLogsSink:
             # Reported since the last report, not since this call: with several sinks at
             # exit, a worker may give up (and count) before its own _shutdown() runs.
             with self._buffer.cond:
-                lost_total = self._buffer.dropped.get("shutdown", 0)
+                lost_total = self._buffer.snapshot().dropped.get("shutdown", 0)
                 lost = lost_total - self._reported_lost
                 waiting = self._worker.spool_pending
                 self._reported_lost = lost_total
@@ -480,11 +474,8 @@ class VLogsSink:
 
     def _close_spool(self) -> None:
         """Release the spool's files and locks, so other sinks or processes may take over."""
-        spool = self._worker.spool
-        if spool is not None and not self._worker.alive():
-            with self._buffer.cond:
-                # spool_pending keeps its count: those records still wait on disk.
-                self._worker.spool = None
+        spool = self._worker.detach_spool()
+        if spool is not None:
             spool.close()
 
     def _reset_after_fork(self) -> None:

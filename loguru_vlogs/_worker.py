@@ -138,7 +138,30 @@ class Worker:
             self._transport.close()
             self._transport = None
 
+    def attach_spool(self, spool: Spool) -> None:
+        """Use ``spool`` from now on (opened again after a ``close()``)."""
+        pending = spool.pending()[0]
+        with self.buffer.cond:
+            self.spool = spool
+            self.spool_pending = pending
+
+    def detach_spool(self) -> Spool | None:
+        """Hand the spool back to be closed, unless the thread still runs (it may use it).
+
+        ``spool_pending`` keeps its count: those records still wait on disk.
+        """
+        with self.buffer.cond:
+            spool = self.spool
+            if spool is None or self.alive():
+                return None
+            self.spool = None
+            return spool
+
     # -- waiting for delivery ----------------------------------------------------------------
+
+    def in_flight(self) -> int:
+        """Records of the batch being sent (0 when none). Hold ``cond``."""
+        return 0 if self._inflight is None else len(self._inflight)
 
     def drained(self, target: int) -> bool:
         """Every record numbered <= target is resolved (sent or counted). Hold ``cond``."""
@@ -146,7 +169,7 @@ class Worker:
             return False
         if self.spool_pending:
             return False
-        return not self.buffer.lines or self.buffer.front_number() > target
+        return not self.buffer or self.buffer.front_number() > target
 
     def drain(
         self,
@@ -169,7 +192,7 @@ class Worker:
             self._kick += 1
             cond.notify_all()
             failures = self.failures
-            progress = self.counters["sent"] + sum(self.buffer.dropped.values())
+            progress = self.counters["sent"] + self.buffer.dropped_total()
             idle_deadline = None if idle is None else time.monotonic() + idle
             while not self.drained(target):
                 if stop_on_failure and self.failures != failures:
@@ -177,7 +200,7 @@ class Worker:
                 if self.spool is None and self.spool_pending:
                     return False  # records wait in a closed spool: nothing will send them now
                 now = time.monotonic()
-                current = self.counters["sent"] + sum(self.buffer.dropped.values())
+                current = self.counters["sent"] + self.buffer.dropped_total()
                 if current != progress:
                     progress = current
                     idle_deadline = None if idle is None else now + idle
@@ -244,7 +267,7 @@ class Worker:
                 if self._inflight is not None:
                     # A thread that died mid-send left its batch behind: stop() counts it.
                     return None
-                n = len(buffer.lines)
+                n = len(buffer)
                 if self._finished_locked():
                     return None
                 if n:
@@ -361,7 +384,7 @@ class Worker:
                         failed=batch is not None and self._inflight_failed,
                         from_spool=batch is None,
                         batch_records=0 if batch is None else len(batch),
-                        buffered=len(self.buffer.lines),
+                        buffered=len(self.buffer),
                         endpoint=index,
                         endpoint_wait=wait,
                         stopping=self._stopping,
@@ -397,10 +420,9 @@ class Worker:
                     # Stopping while the server fails: put everything on disk and finish now
                     # rather than retrying until the deadline.
                     to_spool = [] if batch is None else self._release_inflight_to_spool(batch)
-                    to_spool.extend(self.buffer.lines)
-                    self.spool_pending += len(self.buffer.lines)
-                    self.buffer.lines.clear()
-                    self.buffer.nbytes = 0
+                    rest = self.buffer.take_all()
+                    to_spool.extend(rest)
+                    self.spool_pending += len(rest)
                     self._spooled_for_exit = True
                 elif action is Action.SPILL_BATCH:
                     assert batch is not None
@@ -495,7 +517,7 @@ class Worker:
                 self._kick_seen = self._kick
                 self._endpoints = self._endpoints.all_healthy()
                 return
-            if spool_at is not None and len(self.buffer.lines) >= spool_at:
+            if spool_at is not None and len(self.buffer) >= spool_at:
                 return
             cond.wait(remaining)
 
@@ -580,9 +602,7 @@ class Worker:
         """
         lines = list(self._inflight or ())
         self._inflight = None
-        lines.extend(self.buffer.lines)
-        self.buffer.lines.clear()
-        self.buffer.nbytes = 0
+        lines.extend(self.buffer.take_all())
         if lines and self.spool is not None:
             # At exit with the server down, disk beats loss. The worker may still be blocked
             # in a send; the spool is thread-safe, and a late success becomes a duplicate.

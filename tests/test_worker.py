@@ -94,11 +94,12 @@ def test_overflow_drops_are_counted(policy: str) -> None:
     buffer = make_buffer(5, overflow=policy)
     for i in range(8):
         buffer.put(line(i))
-    assert {"buffer_full": 3} == buffer.dropped
+    assert {"buffer_full": 3} == buffer.snapshot().dropped
     kept = (
         [line(i) for i in range(3, 8)] if policy == "drop_oldest" else [line(i) for i in range(5)]
     )
-    assert kept == list(buffer.lines)
+    with buffer.cond:
+        assert kept == buffer.take_all()
 
 
 def test_buffer_bytes_bound_the_memory_too() -> None:
@@ -107,8 +108,8 @@ def test_buffer_bytes_bound_the_memory_too() -> None:
     for _ in range(5):
         buffer.put(b"x" * 300)
     assert buffer.nbytes <= 1000
-    assert 3 == len(buffer.lines)
-    assert {"buffer_full": 2} == buffer.dropped
+    assert 3 == len(buffer)
+    assert {"buffer_full": 2} == buffer.snapshot().dropped
 
 
 def test_block_policy_waits_for_room_then_gives_up_with_a_count() -> None:
@@ -119,7 +120,7 @@ def test_block_policy_waits_for_room_then_gives_up_with_a_count() -> None:
     started = time.monotonic()
     assert "block_timeout" == buffer.put(line(3))
     assert 0.08 <= time.monotonic() - started < 5.0  # waited block_timeout, then gave up
-    assert {"block_timeout": 1} == buffer.dropped
+    assert {"block_timeout": 1} == buffer.snapshot().dropped
 
 
 def test_block_policy_resumes_when_the_worker_makes_room() -> None:
@@ -171,7 +172,7 @@ def test_a_rejected_batch_is_dropped_and_counted_and_the_sink_goes_on() -> None:
     assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
     buffer.put(line(3))
     assert worker.drain(deadline=time.monotonic() + 5, stop_on_failure=False)
-    assert {"rejected": 2} == buffer.dropped
+    assert {"rejected": 2} == buffer.snapshot().dropped
     assert [line(3)] == transport.lines()
     assert "HTTP 400 bad tenant" in worker.counters["last_error"]
     worker.stop(time.monotonic() + 1)
@@ -228,7 +229,7 @@ def test_stop_with_a_dead_server_ends_at_the_deadline_and_counts_the_rest() -> N
     started = time.monotonic()
     worker.stop(started + 0.5)
     assert time.monotonic() - started < 0.5 + 3.0  # the deadline, not endless retries
-    assert {"shutdown": 30} == buffer.dropped
+    assert {"shutdown": 30} == buffer.snapshot().dropped
 
 
 def test_stop_does_not_wait_for_a_hung_request_past_the_deadline() -> None:
@@ -242,7 +243,7 @@ def test_stop_does_not_wait_for_a_hung_request_past_the_deadline() -> None:
     started = time.monotonic()
     worker.stop(started + 0.3)
     assert time.monotonic() - started < 0.3 + 3.0  # the deadline, not the 30 s timeout
-    assert {"shutdown": 1} == buffer.dropped
+    assert {"shutdown": 1} == buffer.snapshot().dropped
     transport.gate.set()
 
 
@@ -305,7 +306,7 @@ def test_take_respects_the_byte_limit_and_keeps_the_rest() -> None:
         assert 3 * 600 == buffer.nbytes
         rest = buffer.take(1000, 10**6)
     assert [b"2", b"3", b"4"] == [x[:1] for x in rest]
-    assert (0, 0) == (buffer.nbytes, len(buffer.lines))
+    assert (0, 0) == (buffer.nbytes, len(buffer))
 
 
 def test_take_gives_one_oversize_line_alone() -> None:
@@ -362,7 +363,7 @@ def test_callers_a_batch_ahead_yield_the_gil_at_most_once_per_interval(clock: Fa
     clock.now += 1.0
     buffer.put(line(12))
     assert 2 == len(clock.sleeps)
-    assert 13 == len(buffer.lines)
+    assert 13 == len(buffer)
 
 
 def test_batch_bytes_waiting_count_as_a_batch(clock: FakeClock) -> None:
