@@ -600,18 +600,22 @@ class Worker:
 
         Call with ``cond`` held.
         """
-        lines = list(self._inflight or ())
+        in_flight = list(self._inflight or ())
         self._inflight = None
-        lines.extend(self.buffer.take_all())
-        if lines and self.spool is not None:
-            # At exit with the server down, disk beats loss. The worker may still be blocked
-            # in a send; the spool is thread-safe, and a late success becomes a duplicate.
-            self.spool_pending += len(lines)
-            self.buffer.cond.release()
-            try:
-                self._spool_lines(lines)
-            finally:
-                self.buffer.cond.acquire()
-        elif lines:
-            self.buffer.count_drop("shutdown", len(lines))
+        if self.spool is None:
+            if in_flight:
+                self.buffer.count_drop("shutdown", len(in_flight))
+            self.buffer.drop_all("shutdown")
+        else:
+            lines = in_flight + self.buffer.take_all()
+            if lines:
+                # At exit with the server down, disk beats loss. The worker may still be
+                # blocked in a send; the spool is thread-safe, and a late success becomes a
+                # duplicate.
+                self.spool_pending += len(lines)
+                self.buffer.cond.release()
+                try:
+                    self._spool_lines(lines)
+                finally:
+                    self.buffer.cond.acquire()
         self.buffer.cond.notify_all()
