@@ -72,7 +72,7 @@ def send(args: argparse.Namespace) -> int:
     from ._http import Urllib3Transport
     from ._limits import DEFAULT_TIME_WINDOW
     from ._retime import refresh_times
-    from ._retry import classify
+    from ._retry import Verdict, classify
     from ._transport import request_plan
 
     only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level")
@@ -104,14 +104,14 @@ def send(args: argparse.Namespace) -> int:
                 outcome = transport.send(endpoint, body, headers[index], settings.timeout)
                 requests += 1
                 verdict = classify(outcome.status)
-                if verdict == "ok":
+                if verdict is Verdict.OK:
                     break
                 failure = f"{endpoint.display}: " + (
                     f"HTTP {outcome.status} {outcome.body[:200]!r}"
                     if outcome.status is not None
                     else str(outcome.error)
                 )
-            if verdict != "ok":
+            if verdict is not Verdict.OK:
                 break
             spool.ack(entry)
             sent += entry.records

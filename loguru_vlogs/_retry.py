@@ -6,6 +6,7 @@ Pure code: no threads, no sockets, so every rule is tested directly.
 from __future__ import annotations
 
 import email.utils
+import enum
 import random
 import time
 from dataclasses import dataclass, replace
@@ -19,18 +20,31 @@ NOT_RETRYABLE = frozenset({400, 401, 403, 404, 405, 411, 413, 414, 415, 422})
 MAX_RETRY_AFTER = 300.0
 
 
-def classify(status: int | None) -> str:
-    """``"ok"``, ``"retry"`` or ``"reject"`` for an HTTP status (``None``: no answer at all)."""
+class Verdict(enum.Enum):
+    """What one attempt means for its batch."""
+
+    #: stored (a 2xx): the batch is done
+    OK = "ok"
+    #: no answer, 408, 429 or 5xx: try again after a backoff
+    RETRY = "retry"
+    #: the request itself is wrong (see NOT_RETRYABLE): resending cannot help
+    REJECT = "reject"
+    #: the batch was given up (stop()'s deadline) while the attempt ran: already counted
+    ABANDONED = "abandoned"
+
+
+def classify(status: int | None) -> Verdict:
+    """The verdict for an HTTP status (``None``: no answer at all)."""
     if status is None:
-        return "retry"
+        return Verdict.RETRY
     if 200 <= status < 300:
-        return "ok"
+        return Verdict.OK
     if status in NOT_RETRYABLE:
-        return "reject"
+        return Verdict.REJECT
     if status == 429 or status >= 500 or status == 408:
-        return "retry"
+        return Verdict.RETRY
     # Other 3xx/4xx: a misrouted URL (e.g. a proxy redirecting to a login page): not retryable.
-    return "reject"
+    return Verdict.REJECT
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -16,7 +16,7 @@ from ._config import Settings
 from ._diag import RateLimited
 from ._policy import MIN_ATTEMPT, Action, DeliveryPolicy, Endpoints, Situation
 from ._retime import refresh_times
-from ._retry import Backoff, classify, parse_retry_after
+from ._retry import Backoff, Verdict, classify, parse_retry_after
 from ._spool import Spool, SpoolError, SpoolFullError
 from ._transport import Outcome, Transport, mute_thread, request_plan, unmute_thread
 
@@ -339,14 +339,14 @@ class Worker:
             index, timeout = attempt
             outcome = self._send(index, payload, timeout)
             verdict = self._account(index, outcome, entry.records, len(body), len(payload))
-            if verdict == "retry":
+            if verdict is Verdict.RETRY:
                 continue
             try:
                 spool.ack(entry)
             except SpoolError as exc:
                 self._warn.warn("spool", f"acknowledging a spooled batch failed: {exc}")
             with self.buffer.cond:
-                if verdict == "ok":
+                if verdict is Verdict.OK:
                     self.counters["spool_sent"] += entry.records
                 else:
                     self.buffer.count_drop("rejected", entry.records)
@@ -526,12 +526,12 @@ class Worker:
     ) -> bool:
         """Account for one attempt of the in-flight batch; True when it is resolved."""
         verdict = self._account(index, outcome, len(batch), raw, sent, batch=batch)
-        if verdict == "retry":
+        if verdict is Verdict.RETRY:
             return False
         with self.buffer.cond:
             if self._inflight is batch:
                 self._inflight = None
-                if verdict == "reject":
+                if verdict is Verdict.REJECT:
                     self.buffer.count_drop("rejected", len(batch))
                 self.buffer.cond.notify_all()
         return True
@@ -545,19 +545,19 @@ class Worker:
         sent: int,
         *,
         batch: list[bytes] | None = None,
-    ) -> str:
-        """Count one attempt; ``"ok"``, ``"reject"`` or ``"retry"``."""
+    ) -> Verdict:
+        """Count one attempt; returns its verdict."""
         verdict = classify(outcome.status)
         counters = self.counters
         error = None
-        if verdict != "ok":
+        if verdict is not Verdict.OK:
             endpoint = self.settings.endpoints[index].display
             if outcome.status is None:
                 error = f"{endpoint}: {outcome.error}"
             else:
                 error = f"{endpoint}: HTTP {outcome.status} {outcome.body[:200]}".rstrip()
             # Warn before waking drain()/complete() waiters, so what they return to is explained.
-            if verdict == "reject":
+            if verdict is Verdict.REJECT:
                 self._warn.warn(
                     f"reject:{outcome.status}",
                     f"the server refused a batch of {records} records "
@@ -567,10 +567,10 @@ class Worker:
                 self._warn.warn("retry", f"sending failed, will retry: {error}")
         with self.buffer.cond:
             if batch is not None and self._inflight is not batch:
-                return "abandoned"  # stop() counted it already
+                return Verdict.ABANDONED  # stop() counted it already
             counters["requests"] += 1
             self.buffer.cond.notify_all()
-            if verdict == "ok":
+            if verdict is Verdict.OK:
                 counters["sent"] += records
                 counters["bytes_raw"] += raw
                 counters["bytes_sent"] += sent
@@ -580,7 +580,7 @@ class Worker:
                 self._endpoints = self._endpoints.succeeded(index)
                 return verdict
             counters["last_error"] = error
-            if verdict == "reject":
+            if verdict is Verdict.REJECT:
                 return verdict
             counters["failed_requests"] += 1
             counters["retries"] += 1

@@ -31,7 +31,7 @@ from loguru_vlogs._retry import Backoff, classify, parse_retry_after
 )
 def test_statuses_are_classified(status: int | None, verdict: str) -> None:
     """2xx accepted; 429, 5xx and no answer retried; config/auth errors rejected."""
-    assert verdict == classify(status)
+    assert verdict == classify(status).value
 
 
 def test_backoff_grows_exponentially_up_to_the_cap() -> None:
