@@ -7,6 +7,8 @@ registers, once per process (a forked child inherits them):
   moment. Loguru registers its own ``logger.remove`` at import; ours, registered later, runs
   first (atexit is last in, first out), so records that loguru's ``enqueue`` queue hands over
   afterwards still reach ``stop()`` with what is left of the budget;
+- in a multiprocessing child (which leaves through ``os._exit``), a finalizer per sink that
+  stops it at the child's exit (:func:`stop_at_child_exit`, at the sink's first record);
 - one ``os.register_at_fork(after_in_child=...)`` hook that calls, in registration order,
   every live object that asked for it (:func:`on_fork_in_child`): sinks rebuild their engine,
   spools let go of the parent's files. Objects are held weakly; dead ones are forgotten.
@@ -27,6 +29,7 @@ class _Sink(Protocol):
     def exit_flush_started(self, deadline: float) -> None: ...
     def exit_flush(self, deadline: float) -> None: ...
     def shutdown_budget(self) -> float: ...
+    def stop(self) -> None: ...
 
 
 _lock = threading.Lock()
@@ -34,6 +37,8 @@ _installed_pid = 0
 _sinks: weakref.WeakSet[_Sink] = weakref.WeakSet()
 _fork_hooks: list[weakref.WeakMethod[Callable[[], None]]] = []
 _fork_hook_registered = False
+#: sink -> the pid whose multiprocessing exit already flushes it
+_child_exit_pids: weakref.WeakKeyDictionary[_Sink, int] = weakref.WeakKeyDictionary()
 #: ``time.monotonic()`` when the interpreter started exiting (None before).
 exit_started: float | None = None
 
@@ -57,6 +62,59 @@ def on_fork_in_child(method: Callable[[], None]) -> None:
         if not _fork_hook_registered and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_after_fork_in_child)
             _fork_hook_registered = True
+
+
+def stop_at_child_exit(sink: _Sink) -> None:
+    """In a multiprocessing child, stop ``sink`` when the child exits (once per process).
+
+    Such a child leaves through ``os._exit``: atexit hooks never run there, but
+    ``multiprocessing.util.Finalize`` callbacks do. Spawned and forked children alike.
+    """
+    import multiprocessing
+    import multiprocessing.util
+
+    if multiprocessing.parent_process() is None:
+        return
+    pid = os.getpid()
+    with _lock:
+        if _child_exit_pids.get(sink) == pid:
+            return
+        _child_exit_pids[sink] = pid
+    multiprocessing.util.Finalize(sink, _stop_after_other_threads(sink), exitpriority=100)
+
+
+def _stop_after_other_threads(sink: _Sink) -> Callable[[], None]:
+    """Multiprocessing runs its finalizers *before* it joins the child's non-daemon threads,
+    so records those threads log afterwards would be lost. Joining them here could hang (an
+    idle ThreadPoolExecutor's threads end only in ``threading._shutdown``), so a non-daemon
+    thread waits for them and stops the sink last: ``threading._shutdown`` joins it."""
+    ref = weakref.ref(sink)
+
+    def stop() -> None:
+        target = ref()
+        if target is None:
+            return
+        if not _other_live_threads():
+            target.stop()
+            return
+
+        def stop_after_the_others() -> None:
+            while others := _other_live_threads():
+                for thread in others:
+                    thread.join()
+            target.stop()
+
+        try:
+            threading.Thread(target=stop_after_the_others, name="loguru-vlogs-exit").start()
+        except RuntimeError:  # no new threads at this point of the exit: flush what we have
+            target.stop()
+
+    return stop
+
+
+def _other_live_threads() -> list[threading.Thread]:
+    skip = (threading.current_thread(), threading.main_thread())
+    return [t for t in threading.enumerate() if t not in skip and not t.daemon and t.is_alive()]
 
 
 def live_sinks() -> list[_Sink]:

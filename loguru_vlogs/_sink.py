@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime
 import inspect
-import multiprocessing
-import multiprocessing.util
 import os
 import sys
 import threading
@@ -230,7 +228,6 @@ class VLogsSink:
         self._armed = False
         self._arm_lock = threading.Lock()
         self._reported_lost = 0
-        self._finalizer_pid = 0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> VLogsSink:
@@ -399,34 +396,8 @@ class VLogsSink:
                 except (ValueError, SpoolError) as exc:
                     self._warn.warn("spool", f"the spool cannot be opened again: {exc}")
             self._worker.start()
-            pid = os.getpid()
-            if multiprocessing.parent_process() is not None and self._finalizer_pid != pid:
-                self._finalizer_pid = pid
-                multiprocessing.util.Finalize(self, self._stop_in_child, exitpriority=100)
+            _lifecycle.stop_at_child_exit(self)
             self._armed = True
-
-    def _stop_in_child(self) -> None:
-        """Exit of a multiprocessing child (it leaves through ``os._exit``, skipping atexit).
-
-        Multiprocessing runs its finalizers *before* it joins the child's non-daemon threads,
-        so records those threads log afterwards would be lost. Joining them here could hang
-        (an idle ThreadPoolExecutor's threads end only in ``threading._shutdown``), so a
-        non-daemon thread waits for them and flushes last: ``threading._shutdown`` joins it.
-        """
-        if not _other_live_threads():
-            self.stop()
-            return
-
-        def stop_after_the_others() -> None:
-            while others := _other_live_threads():
-                for thread in others:
-                    thread.join()
-            self.stop()
-
-        try:
-            threading.Thread(target=stop_after_the_others, name="loguru-vlogs-exit").start()
-        except RuntimeError:  # no new threads at this point of the exit: flush what we have
-            self.stop()
 
     def _shutdown(self, deadline: float) -> bool:
         """Deliver until ``deadline``; report on stderr what could not be delivered."""
@@ -497,11 +468,6 @@ class VLogsSink:
     def exit_flush(self, deadline: float) -> None:
         """The interpreter exits: wait for the flush until ``deadline``, report losses."""
         self._shutdown(deadline)
-
-
-def _other_live_threads() -> list[threading.Thread]:
-    skip = (threading.current_thread(), threading.main_thread())
-    return [t for t in threading.enumerate() if t not in skip and not t.daemon and t.is_alive()]
 
 
 def _plain_record(text: str) -> dict[str, Any]:
