@@ -14,7 +14,6 @@ directory from a shell; VLOGS_SPOOL_DIR sets it from the environment.
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import sys
 import tempfile
@@ -35,10 +34,6 @@ def main() -> int:
         or os.path.join(tempfile.gettempdir(), "loguru-vlogs-example-spool"),
     )
     args = parser.parse_args()
-
-    if "spool_dir" not in inspect.signature(VLogsSink).parameters:
-        print("this version of loguru-vlogs has no spool_dir option yet: nothing to show")
-        return 0
 
     logger.remove()
     # timeout: give up on an unreachable server quickly in this demonstration.

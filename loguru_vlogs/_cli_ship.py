@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import inspect
 import json
 import os
 import queue
@@ -357,10 +356,6 @@ def ship(args: argparse.Namespace) -> int:
             fields[key.strip()] = value
         overrides["fields"] = fields
     if args.spool_dir is not None:
-        from ._sink import VLogsSink
-
-        if "spool_dir" not in inspect.signature(VLogsSink).parameters:
-            raise UsageError("--spool-dir: this version of VLogsSink has no disk spool")
         overrides["spool_dir"] = args.spool_dir
     sink = build_sink(overrides)
     return _pump(sink, _Records(json_lines=args.json), sys.stdin, sys.stderr)

@@ -9,7 +9,6 @@ the variable that supplied the argument.
 from __future__ import annotations
 
 import difflib
-import inspect
 import os
 import re
 from collections.abc import Callable, Collection, Mapping
@@ -187,7 +186,6 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("VLOGS_BACKOFF_MAX", "backoff_max", parse_seconds),
     Variable("VLOGS_RETRY_MAX_ELAPSED", "retry_max_elapsed", parse_seconds),
     Variable("VLOGS_WARN_INTERVAL", "warn_interval", parse_seconds),
-    # The disk spool: passed on only when this VLogsSink accepts it (checked at run time).
     Variable("VLOGS_SPOOL_DIR", "spool_dir", parse_text),
     Variable("VLOGS_SPOOL_MAX_BYTES", "spool_max_bytes", parse_bytes),
     Variable("VLOGS_SPOOL_FSYNC", "spool_fsync", parse_text),
@@ -196,12 +194,6 @@ VARIABLES: tuple[Variable, ...] = (
 _AUTH_VARIABLES = ("VLOGS_USERNAME", "VLOGS_PASSWORD")
 #: Every variable name this module reads.
 NAMES: tuple[str, ...] = (*(v.name for v in VARIABLES), *_AUTH_VARIABLES)
-
-
-def _sink_parameters() -> frozenset[str]:
-    from ._sink import VLogsSink  # lazy: _sink may import this module for from_env()
-
-    return frozenset(inspect.signature(VLogsSink).parameters)
 
 
 def _read(environ: Mapping[str, str], name: str) -> str | None:
@@ -231,21 +223,11 @@ def sink_kwargs_from_env(
     Raises ``ValueError`` naming the variable when a value cannot be read.
     """
     env = os.environ if environ is None else environ
-    accepted: frozenset[str] | None = None
     kwargs: dict[str, Any] = {}
     for variable in VARIABLES:
         raw = _read(env, variable.name)
         if raw is None or (only is not None and variable.argument not in only):
             continue
-        if variable.argument.startswith("spool"):
-            if accepted is None:
-                accepted = _sink_parameters()
-            if variable.argument not in accepted:
-                emit(
-                    f"{variable.name} is set but this version of loguru-vlogs has no "
-                    f"{variable.argument!r} option: ignored (records are not spooled to disk)"
-                )
-                continue
         kwargs[variable.argument] = variable.parse(variable.name, raw)
     if only is not None and "auth" not in only:
         return kwargs

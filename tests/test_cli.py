@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import inspect
 import io
 import json
 import os
@@ -479,31 +478,23 @@ def test_ship_rejects_a_malformed_field(
     )
 
 
-def test_ship_spool_dir_needs_a_sink_with_a_spool(
+def test_ship_spool_dir_goes_to_the_sink(
     server: FakeVictoriaLogs,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    """--spool-dir goes to the sink when it has a spool; otherwise it is a usage error."""
+    """--spool-dir gives the sink its spool; with the server up everything is sent."""
     argv = ["--url", server.url, "--spool-dir", str(tmp_path / "spool")]
     code, err = ship(argv, "spooled line\n", capsys, monkeypatch)
-    if "spool_dir" in inspect.signature(VLogsSink).parameters:
-        assert (0, 1) == (code, server.count())
-        assert "loguru-vlogs ship: 1 lines read, 1 records sent in 1 requests\n" == err
-    else:
-        expected = (
-            "loguru-vlogs ship: error: --spool-dir: this version of VLogsSink has no disk spool\n"
-        )
-        assert (2, expected) == (code, err)
+    assert (0, 1) == (code, server.count())
+    assert "loguru-vlogs ship: 1 lines read, 1 records sent in 1 requests\n" == err
 
 
 def test_ship_with_a_spool_keeps_what_it_cannot_send(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """Server down with a spool: the lines wait on disk, exit 1 says where."""
-    if "spool_dir" not in inspect.signature(VLogsSink).parameters:
-        pytest.skip("this VLogsSink has no disk spool")
     monkeypatch.setenv("VLOGS_TIMEOUT", "0.3")
     spool = tmp_path / "spool"
     argv = ["--url", closed_port_url(), "--spool-dir", str(spool)]

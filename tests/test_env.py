@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loguru_vlogs import VLogsSink, _env
+from loguru_vlogs import VLogsSink
 from loguru_vlogs._env import (
     NAMES,
     VARIABLES,
@@ -21,24 +21,6 @@ from loguru_vlogs._env import (
 
 ROOT = Path(__file__).resolve().parents[1]
 URL = "http://127.0.0.1:9"
-
-
-@pytest.fixture
-def with_spool(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pretend VLogsSink has the disk spool options (the delivery issue adds them)."""
-    monkeypatch.setattr(
-        _env,
-        "_sink_parameters",
-        lambda: frozenset(
-            {"url", "spool_dir", "spool_max_bytes", "spool_fsync", "spool_threshold"}
-        ),
-    )
-
-
-@pytest.fixture
-def without_spool(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pretend VLogsSink has no disk spool options."""
-    monkeypatch.setattr(_env, "_sink_parameters", lambda: frozenset({"url"}))
 
 
 def test_an_empty_environment_gives_no_arguments() -> None:
@@ -290,7 +272,6 @@ def test_only_limits_what_is_read() -> None:
     assert {"url": URL} == sink_kwargs_from_env(env, only=("url",))
 
 
-@pytest.mark.usefixtures("with_spool")
 def test_the_spool_variables_pass_through_when_the_sink_has_a_spool() -> None:
     """VLOGS_SPOOL_DIR/_MAX_BYTES/_FSYNC/_THRESHOLD -> spool_dir/_max_bytes/_fsync/_threshold."""
     env = {
@@ -306,18 +287,6 @@ def test_the_spool_variables_pass_through_when_the_sink_has_a_spool() -> None:
         "spool_threshold": 5000,
     }
     assert expected == sink_kwargs_from_env(env)
-
-
-@pytest.mark.usefixtures("without_spool")
-def test_the_spool_variables_are_ignored_with_a_warning_without_a_spool(
-    capfd: pytest.CaptureFixture[str],
-) -> None:
-    """A sink without a spool is not handed spool_dir; stderr says the records are not spooled."""
-    assert {} == sink_kwargs_from_env({"VLOGS_SPOOL_DIR": "/var/spool/app"})
-    assert (
-        "loguru-vlogs: VLOGS_SPOOL_DIR is set but this version of loguru-vlogs has no "
-        "'spool_dir' option: ignored (records are not spooled to disk)\n"
-    ) == capfd.readouterr().err
 
 
 def test_a_misspelt_variable_is_reported(capfd: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import importlib.util
-import inspect
 import os
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .test_sink import closed_port_url
@@ -24,7 +22,6 @@ pytestmark = pytest.mark.subprocess
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 HAS_FASTAPI = importlib.util.find_spec("fastapi") is not None
-HAS_SPOOL = "spool_dir" in inspect.signature(VLogsSink).parameters
 
 
 @pytest.fixture
@@ -163,11 +160,6 @@ def test_cluster_spreads_over_every_endpoint(server: FakeVictoriaLogs) -> None:
 def test_spool_keeps_records_across_an_outage(server: FakeVictoriaLogs, tmp_path: Path) -> None:
     """Run with the server down (records spooled), then up: both runs' 10 records arrive."""
     spool_dir = str(tmp_path / "spool")
-    if not HAS_SPOOL:
-        result, _ = run_example("spool", "--url", server.url, "--spool-dir", spool_dir)
-        expected = "this version of loguru-vlogs has no spool_dir option yet: nothing to show\n"
-        assert (expected, 0) == (result.stdout, server.count())
-        return
     down, _ = run_example("spool", "--url", closed_port_url(), "--spool-dir", spool_dir)
     assert f"sent 0 records (0 of them from the spool), 10 waiting in {spool_dir}\n" == down.stdout
     assert 0 == server.count()
