@@ -549,6 +549,7 @@ def test_ship_stops_on_a_signal_after_sending_what_it_read(
     assert "loguru-vlogs ship: 8 lines read, 8 records sent in 2 requests" == lines[-1]
 
 
+@pytest.mark.slow
 @POSIX
 def test_ship_shows_progress_only_on_a_terminal(server: FakeVictoriaLogs) -> None:
     """With stderr on a terminal a status line is rewritten in place while lines flow."""

@@ -73,6 +73,7 @@ def test_server_down_at_start_then_up(server: FakeVictoriaLogs) -> None:
         assert 0 == sink.stats()["dropped_total"]
 
 
+@pytest.mark.slow
 def test_server_restarting_in_the_middle_of_a_stream(server: FakeVictoriaLogs) -> None:
     """Connections dropped and refused mid-stream: nothing lost, duplicates rare."""
     with FaultProxy(port_of(server.url)) as proxy:

@@ -722,6 +722,7 @@ def run_plugin(
     )
 
 
+@pytest.mark.slow
 def test_plugin_falls_back_to_the_fake_without_a_binary(tmp_path: Path) -> None:
     """No binary: ``vlogs_server`` is a fake with the real server's visibility delay."""
     env = {"PATH": os.defpath, "VLOGS_BINARY": "", "VLOGS_REQUIRE_REAL": ""}
@@ -729,12 +730,14 @@ def test_plugin_falls_back_to_the_fake_without_a_binary(tmp_path: Path) -> None:
     assert 0 == result.returncode, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_plugin_uses_the_binary_named_by_the_environment(tmp_path: Path, stand_in: Path) -> None:
     """``VLOGS_BINARY`` set: ``vlogs_server`` runs it and reports ``kind == "real"``."""
     result = run_plugin(tmp_path, "real", {"VLOGS_BINARY": str(stand_in)})
     assert 0 == result.returncode, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_plugin_can_require_a_real_server(tmp_path: Path) -> None:
     """``VLOGS_REQUIRE_REAL=1`` turns the fallback into an error."""
     result = run_plugin(

@@ -821,6 +821,7 @@ def test_a_request_is_stored_in_pieces_of_at_most_1_75_mib_of_new_text(
     assert kept == [r["_msg"] for r in store.rows() if len(r["_msg"]) < 10]
 
 
+@pytest.mark.slow
 def test_a_request_is_stored_in_pieces_of_at_most_20971_rows() -> None:
     """More than 20971 rows: the next row goes to the next piece (another block)."""
     store = make_store()

@@ -194,6 +194,7 @@ def test_spawned_children_send_from_the_pickled_sink_and_flush_at_exit(
 # -- 2 & 3. a multiprocessing child's exit while its threads still run -----------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_a_child_thread_still_logging_after_the_target_returned_is_delivered(
     server: FakeVictoriaLogs, method: str
