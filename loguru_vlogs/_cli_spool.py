@@ -69,63 +69,71 @@ def status(args: argparse.Namespace) -> int:
 
 
 def send(args: argparse.Namespace) -> int:
+    """Send what the spool holds through the sink's own delivery loop (the worker's), so a
+    batch is settled exactly as a sink settles it: sent, or refused by the server (dropped,
+    counted), or left in the spool when no endpoint takes it now."""
+    import math
+    import threading
+
+    from ._buffer import Buffer
+    from ._diag import RateLimited
     from ._http import Urllib3Transport
     from ._limits import DEFAULT_TIME_WINDOW
-    from ._retime import refresh_times
-    from ._retry import Verdict, classify
-    from ._transport import request_plan
+    from ._worker import Worker
 
     only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level")
     overrides = connection_overrides(args)
     if args.stream_fields is not None:
         overrides["stream_fields"] = args.stream_fields
     settings = build_sink(overrides, only=only).settings
-    compress, headers = request_plan(settings)
-    transport = Urllib3Transport(settings)
-    sent = requests = 0
-    failure = ""
     with _open_spool(args) as spool:
         total = spool.pending()[0]
+        buffer = Buffer(
+            max_records=1,
+            max_bytes=1,
+            overflow="drop_newest",
+            block_timeout=0.0,
+            batch_size=settings.batch_size,
+            batch_bytes=settings.batch_bytes,
+        )
+        worker = Worker(
+            settings,
+            buffer,
+            lambda: Urllib3Transport(settings),
+            RateLimited(settings.warn_interval),
+            spool=spool,
+            time_window=DEFAULT_TIME_WINDOW,
+        )
+        # Stopping with no deadline: every spooled batch is tried; when no endpoint takes
+        # one (each failed once), the worker's policy ends the run and the rest stays.
+        runner = threading.Thread(target=worker.stop, args=(math.inf,), name="loguru-vlogs-send")
         bar = _Bar(sys.stderr, total) if isatty(sys.stderr) else None
-        rescanned = False
-        while True:
-            entry = spool.peek()
-            if entry is None and not rescanned:
-                spool.rescan()  # segments whose writer exited meanwhile
-                rescanned = True
-                continue
-            if entry is None:
-                break
-            # Re-timed like the sink does: a batch that waited past the server's retention
-            # would otherwise be stored as nothing, with a 200.
-            body = compress(refresh_times(entry.payload, DEFAULT_TIME_WINDOW)[0])
-            # Each endpoint once, in turn; the first that accepts the batch wins.
-            for index, endpoint in enumerate(settings.endpoints):
-                outcome = transport.send(endpoint, body, headers[index], settings.timeout)
-                requests += 1
-                verdict = classify(outcome.status)
-                if verdict is Verdict.OK:
-                    break
-                failure = f"{endpoint.display}: " + (
-                    f"HTTP {outcome.status} {outcome.body[:200]!r}"
-                    if outcome.status is not None
-                    else str(outcome.error)
-                )
-            if verdict is not Verdict.OK:
-                break
-            spool.ack(entry)
-            sent += entry.records
-            if bar is not None:
-                bar.update(sent)
+        runner.start()
+        try:
+            while runner.is_alive():
+                runner.join(0.05)
+                if bar is not None:
+                    bar.update(worker.counters["spool_sent"])
+        except KeyboardInterrupt:
+            worker.request_stop(time.monotonic())  # finish the request under way, then stop
+            runner.join()
         if bar is not None:
             bar.done()
+        spool.rescan()  # segments whose writer exited meanwhile count as left
         left = spool.pending()[0]
-    transport.close()
-    print(f"sent {sent} records in {requests} requests; {left} left in the spool")
+    with buffer.cond:
+        counters = dict(worker.counters)
+        rejected = buffer.snapshot().dropped.get("rejected", 0)
+    print(
+        f"sent {counters['spool_sent']} records in {counters['requests']} requests; "
+        f"{left} left in the spool"
+    )
+    failure = counters["last_error"] or "the server did not accept a batch"
+    if rejected:
+        print(f"dropped {rejected} records the server refused: {failure}")
     if left:
-        print(f"stopped: {failure or 'the server did not accept a batch'}; run it again later")
-        return EXIT_FAILED
-    return EXIT_OK
+        print(f"stopped: {failure}; run it again later")
+    return EXIT_FAILED if left or rejected else EXIT_OK
 
 
 class _Bar:

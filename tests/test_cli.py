@@ -640,11 +640,26 @@ def test_spool_send_stops_and_keeps_what_the_server_refuses(
     assert 1 == code
     assert [
         "sent 0 records in 1 requests; 12 left in the spool",
-        f"stopped: {server.url}: HTTP 503 'busy'; run it again later",
+        f"stopped: {server.url}: HTTP 503 busy; run it again later",
     ] == out.splitlines()
     assert 0 == server.count()
     _, status, _ = run(["spool", "status", "--spool-dir", spool_dir], capsys)
     assert f"{spool_dir}: 12 records" in status
+
+
+def test_spool_send_settles_a_refused_batch_as_a_sink_does(
+    spool_dir: str, server: FakeVictoriaLogs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A batch the server refuses (400) is dropped and counted, as the sink's worker does;
+    the other batches are sent; exit 1 says how many were dropped."""
+    server.fail_next(1, 400, body="bad batch")
+    code, out, _ = run(["spool", "send", "--spool-dir", spool_dir, "--url", server.url], capsys)
+    assert 1 == code
+    assert [
+        "sent 8 records in 3 requests; 0 left in the spool",
+        f"dropped 4 records the server refused: {server.url}: HTTP 400 bad batch",
+    ] == out.splitlines()
+    assert 8 == server.count('service:="app"')
 
 
 def test_spool_send_shows_a_progress_bar_on_a_terminal(
