@@ -297,19 +297,34 @@ class Worker:
                 else:
                     buffer.cond.wait()
 
-    def _deliver(self, batch: list[bytes]) -> None:
-        """Send one batch from memory until it is resolved (sent, rejected, spooled, counted)."""
-        body = b"\n".join(batch)
+    def _attempts(self, body: bytes, records: int, batch: list[bytes] | None) -> Verdict | None:
+        """The one delivery loop, for a batch from memory (``batch``) or the spool (None):
+        ask the policy, send, count, until the batch is settled. Returns the last attempt's
+        verdict (OK, REJECT, or ABANDONED when stop() took the batch meanwhile), or None when
+        the policy took the batch elsewhere (spooled, given up, abandoned at the deadline)."""
         payload = self._compress(body)
         started = time.monotonic()
         while True:
             attempt = self._next_attempt(batch, started)
             if attempt is None:
-                return
+                return None
             index, timeout = attempt
             outcome = self._send(index, payload, timeout)
-            if self._settle(batch, index, outcome, len(body), len(payload)):
-                return
+            verdict = self._account(index, outcome, records, len(body), len(payload), batch=batch)
+            if verdict is not Verdict.RETRY:
+                return verdict
+
+    def _deliver(self, batch: list[bytes]) -> None:
+        """Send one batch from memory until it is resolved (sent, rejected, spooled, counted)."""
+        verdict = self._attempts(b"\n".join(batch), len(batch), batch)
+        if verdict is None:
+            return
+        with self.buffer.cond:
+            if self._inflight is batch:
+                self._inflight = None
+                if verdict is Verdict.REJECT:
+                    self.buffer.count_drop("rejected", len(batch))
+                self.buffer.cond.notify_all()
 
     def _deliver_spooled(self) -> None:
         """Send the oldest spooled entry until it is acknowledged (or the deadline passes)."""
@@ -330,28 +345,19 @@ class Worker:
             if moved:
                 with self.buffer.cond:
                     self.counters["spool_retimed"] += moved
-        payload = self._compress(body)
-        started = time.monotonic()
-        while True:
-            attempt = self._next_attempt(None, started)
-            if attempt is None:
-                return
-            index, timeout = attempt
-            outcome = self._send(index, payload, timeout)
-            verdict = self._account(index, outcome, entry.records, len(body), len(payload))
-            if verdict is Verdict.RETRY:
-                continue
-            try:
-                spool.ack(entry)
-            except SpoolError as exc:
-                self._warn.warn("spool", f"acknowledging a spooled batch failed: {exc}")
-            with self.buffer.cond:
-                if verdict is Verdict.OK:
-                    self.counters["spool_sent"] += entry.records
-                else:
-                    self.buffer.count_drop("rejected", entry.records)
-            self._refresh_spool()
+        verdict = self._attempts(body, entry.records, None)
+        if verdict is None:
             return
+        try:
+            spool.ack(entry)
+        except SpoolError as exc:
+            self._warn.warn("spool", f"acknowledging a spooled batch failed: {exc}")
+        with self.buffer.cond:
+            if verdict is Verdict.OK:
+                self.counters["spool_sent"] += entry.records
+            else:
+                self.buffer.count_drop("rejected", entry.records)
+        self._refresh_spool()
 
     def _send(self, index: int, payload: bytes, timeout: float) -> Outcome:
         if self._transport is None:
@@ -520,21 +526,6 @@ class Worker:
             if spool_at is not None and len(self.buffer) >= spool_at:
                 return
             cond.wait(remaining)
-
-    def _settle(
-        self, batch: list[bytes], index: int, outcome: Outcome, raw: int, sent: int
-    ) -> bool:
-        """Account for one attempt of the in-flight batch; True when it is resolved."""
-        verdict = self._account(index, outcome, len(batch), raw, sent, batch=batch)
-        if verdict is Verdict.RETRY:
-            return False
-        with self.buffer.cond:
-            if self._inflight is batch:
-                self._inflight = None
-                if verdict is Verdict.REJECT:
-                    self.buffer.count_drop("rejected", len(batch))
-                self.buffer.cond.notify_all()
-        return True
 
     def _account(
         self,
