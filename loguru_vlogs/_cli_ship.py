@@ -357,6 +357,18 @@ def ship(args: argparse.Namespace) -> int:
         overrides["fields"] = fields
     if args.spool_dir is not None:
         overrides["spool_dir"] = args.spool_dir
+    if args.time_window is not None or args.max_message_bytes is not None:
+        from ._env import parse_optional_bytes, parse_time_window
+
+        try:
+            if args.time_window is not None:
+                overrides["time_window"] = parse_time_window("--time-window", args.time_window)
+            if args.max_message_bytes is not None:
+                overrides["max_message_bytes"] = parse_optional_bytes(
+                    "--max-message-bytes", args.max_message_bytes
+                )
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     sink = build_sink(overrides)
     return _pump(sink, _Records(json_lines=args.json), sys.stdin, sys.stderr)
 

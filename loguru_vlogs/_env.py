@@ -34,8 +34,8 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 _SIZE = re.compile(r"^(\d[\d_]*)\s*([a-z]*)$", re.IGNORECASE)
-_SECONDS = re.compile(r"^([0-9.eE+-]+?)\s*(ms|s|m)?$")
-_SECONDS_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0}
+_SECONDS = re.compile(r"^([0-9.eE+-]+?)\s*(ms|s|m|h|d)?$")
+_SECONDS_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 Parser = Callable[[str, str], Any]
 
@@ -70,7 +70,7 @@ def parse_bytes(variable: str, raw: str) -> int:
 
 
 def parse_seconds(variable: str, raw: str) -> float:
-    """A duration in seconds: ``1.5``, or with a unit: ``1500ms``, ``2s``, ``1m``."""
+    """A duration in seconds: ``1.5``, or with a unit: ``1500ms``, ``2s``, ``1m``, ``2h``, ``7d``."""
     match = _SECONDS.match(raw.strip())
     try:
         number = float(match.group(1)) if match else None
@@ -79,9 +79,28 @@ def parse_seconds(variable: str, raw: str) -> float:
     if match is None or number is None:
         raise ValueError(
             f"Invalid {variable}: it should be a number of seconds such as 1.5 "
-            f"(or 1500ms, 2s, 1m), not: {raw!r}"
+            f"(or 1500ms, 2s, 1m, 2h, 7d), not: {raw!r}"
         )
     return number * _SECONDS_UNITS[match.group(2)]
+
+
+def parse_time_window(variable: str, raw: str) -> tuple[float, float] | None:
+    """``MAX_AGE,MAX_FUTURE`` durations (``7d,2d``), or ``none`` to send every time as it is."""
+    text = raw.strip()
+    if text.lower() == "none":
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError(
+            f"Invalid {variable}: it should be MAX_AGE,MAX_FUTURE durations such as 7d,2d "
+            f"(or none), not: {raw!r}"
+        )
+    return parse_seconds(variable, parts[0]), parse_seconds(variable, parts[1])
+
+
+def parse_optional_bytes(variable: str, raw: str) -> int | None:
+    """:func:`parse_bytes`, or ``none`` for no limit."""
+    return None if raw.strip().lower() == "none" else parse_bytes(variable, raw)
 
 
 def parse_boolean(variable: str, raw: str) -> bool:
@@ -190,6 +209,8 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("VLOGS_SPOOL_MAX_BYTES", "spool_max_bytes", parse_bytes),
     Variable("VLOGS_SPOOL_FSYNC", "spool_fsync", parse_text),
     Variable("VLOGS_SPOOL_THRESHOLD", "spool_threshold", parse_integer),
+    Variable("VLOGS_MAX_MESSAGE_BYTES", "max_message_bytes", parse_optional_bytes),
+    Variable("VLOGS_TIME_WINDOW", "time_window", parse_time_window),
 )
 _AUTH_VARIABLES = ("VLOGS_USERNAME", "VLOGS_PASSWORD")
 #: Every variable name this module reads.

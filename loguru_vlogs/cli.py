@@ -252,6 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="the service field (env VLOGS_SERVICE, default loguru-vlogs-ship)",
     )
     ship.add_argument("--spool-dir", help="disk spool directory (env VLOGS_SPOOL_DIR)")
+    ship.add_argument(
+        "--time-window",
+        metavar="MAX_AGE,MAX_FUTURE",
+        help="records older or later than this are sent with the sending time and "
+        "original_time, e.g. 30d,2d for a server kept 30 days, or none "
+        "(env VLOGS_TIME_WINDOW, default 7d,2d)",
+    )
+    ship.add_argument(
+        "--max-message-bytes",
+        metavar="BYTES",
+        help="cut _msg to this many bytes, e.g. 64KiB, or none (env VLOGS_MAX_MESSAGE_BYTES, "
+        "default none: only the line limit)",
+    )
     ship.set_defaults(handler=_cli_ship.ship)
 
     spool = commands.add_parser(

@@ -784,3 +784,43 @@ def test_check_explains_a_path_the_server_does_not_serve(
     insert = next(line for line in out.splitlines() if line.split()[:2] == ["FAIL", "insert"])
     assert insert.startswith('  FAIL  insert         HTTP 400: unsupported path requested: "/logs')
     assert insert.endswith("is the URL the server's base URL (mind a proxy's path prefix)?")
+
+
+def test_ship_time_window_and_max_message_bytes_for_old_files(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--time-window 30d,2d keeps a 20-day-old time (a server kept 30 days stores it);
+    --max-message-bytes cuts the message."""
+    with FakeVictoriaLogs(retention="30d") as server:
+        check_old_file_flags(server, capsys, monkeypatch)
+
+
+def check_old_file_flags(
+    server: FakeVictoriaLogs, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=20)).isoformat()
+    line = json.dumps({"time": old, "msg": "x" * 2000}) + "\n"
+    argv = ["--url", server.url, "--json", "--time-window", "30d,2d", "--max-message-bytes", "1KiB"]
+    code, _ = ship(argv, line, capsys, monkeypatch)
+    assert 0 == code
+    (row,) = server.rows()
+    assert "original_time" not in row
+    assert datetime.datetime.fromisoformat(old) == datetime.datetime.fromisoformat(
+        row["_time"].replace("Z", "+00:00")
+    )
+    assert "2000" == row["message_size"]
+    assert len(row["_msg"].encode()) <= 1024
+
+
+def test_ship_refuses_a_time_window_that_is_not_a_pair(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A usage error names the flag and the form."""
+    code, err = ship(
+        ["--url", "http://127.0.0.1:9", "--time-window", "30d"], "", capsys, monkeypatch
+    )
+    assert 2 == code
+    assert (
+        "loguru-vlogs ship: error: Invalid --time-window: it should be MAX_AGE,MAX_FUTURE "
+        "durations such as 7d,2d (or none), not: '30d'\n"
+    ) == err

@@ -111,7 +111,7 @@ def test_username_and_password_become_basic_auth() -> None:
         (
             {"VLOGS_FLUSH_INTERVAL": "soon"},
             r"^Invalid VLOGS_FLUSH_INTERVAL: it should be a number of seconds such as 1\.5 "
-            r"\(or 1500ms, 2s, 1m\), not: 'soon'$",
+            r"\(or 1500ms, 2s, 1m, 2h, 7d\), not: 'soon'$",
         ),
         (
             {"VLOGS_TIMEOUT": "1e"},
@@ -364,3 +364,55 @@ def test_an_invalid_spool_setting_names_the_variable(tmp_path: Path) -> None:
     env = {"VLOGS_URL": URL, "VLOGS_SPOOL_DIR": str(tmp_path), "VLOGS_SPOOL_FSYNC": "often"}
     with pytest.raises(ValueError, match=r"^Invalid VLOGS_SPOOL_FSYNC: it should be one of "):
         sink_from_env(VLogsSink, {}, env)
+
+
+def test_every_sink_argument_has_a_variable() -> None:
+    """Each VLogsSink argument can come from the environment (auth from two variables)."""
+    arguments = set(inspect.signature(VLogsSink).parameters)
+    from_variables = {v.argument for v in VARIABLES} | {"auth"}
+    assert arguments == from_variables
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"VLOGS_TIME_WINDOW": "30d,2d"}, {"time_window": (30 * 86400.0, 2 * 86400.0)}),
+        ({"VLOGS_TIME_WINDOW": "168h, 1.5d"}, {"time_window": (168 * 3600.0, 1.5 * 86400.0)}),
+        ({"VLOGS_TIME_WINDOW": "None"}, {"time_window": None}),
+        ({"VLOGS_MAX_MESSAGE_BYTES": "64KiB"}, {"max_message_bytes": 65536}),
+        ({"VLOGS_MAX_MESSAGE_BYTES": "none"}, {"max_message_bytes": None}),
+    ],
+)
+def test_time_window_and_max_message_bytes_have_variables(
+    env: dict[str, str], expected: dict[str, Any]
+) -> None:
+    """VLOGS_TIME_WINDOW (MAX_AGE,MAX_FUTURE durations or none), VLOGS_MAX_MESSAGE_BYTES."""
+    assert expected == sink_kwargs_from_env(env)
+
+
+def test_a_time_window_that_is_not_a_pair_names_the_variable() -> None:
+    """One duration is not a window: the error names the variable and the form."""
+    with pytest.raises(
+        ValueError,
+        match=r"^Invalid VLOGS_TIME_WINDOW: it should be MAX_AGE,MAX_FUTURE durations such as "
+        r"7d,2d \(or none\), not: '30d'$",
+    ):
+        sink_kwargs_from_env({"VLOGS_TIME_WINDOW": "30d"})
+
+
+def test_the_time_window_from_the_environment_reaches_the_encoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A record 20 days old keeps its time with VLOGS_TIME_WINDOW=30d,2d."""
+    import datetime as dt
+
+    from loguru_vlogs._record import RecordEncoder
+
+    monkeypatch.setenv("VLOGS_URL", URL)
+    monkeypatch.setenv("VLOGS_TIME_WINDOW", "30d,2d")
+    sink = VLogsSink.from_env()
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=20)
+    record = {"message": "m", "time": old, "level": None, "extra": {}, "exception": None}
+    line = sink._encoder.encode(record)
+    assert b"original_time" not in line
+    assert b"original_time" in RecordEncoder().encode(record)
