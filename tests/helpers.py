@@ -30,6 +30,19 @@ def wait_for(
         time.sleep(interval)
 
 
+def fast_sink(url: str, **kwargs: Any) -> VLogsSink:
+    """A sink that sends at once and retries fast, so each failure shows within milliseconds."""
+    options: dict[str, Any] = {
+        "flush_interval": 0.01,
+        "backoff_base": 0.02,
+        "backoff_max": 0.05,
+        "timeout": 2.0,
+        "shutdown_timeout": 0.3,
+    }
+    options.update(kwargs)
+    return VLogsSink(url, **options)
+
+
 def settings(url: object = "http://127.0.0.1:9", **overrides: Any) -> Settings:
     """Settings with VLogsSink's own defaults, overridden by ``overrides``."""
     params = inspect.signature(VLogsSink.__init__).parameters

@@ -17,7 +17,7 @@ from loguru import logger
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import wait_for
+from .helpers import fast_sink, wait_for
 
 #: Seconds the tests let a failing batch be retried before the sink must give it up.
 MAX_ELAPSED = 0.5
@@ -29,19 +29,6 @@ def closed_port_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
-
-
-def sink_for(url: str, **kwargs: Any) -> VLogsSink:
-    """A sink that sends at once and retries fast, so each failure shows within milliseconds."""
-    options: dict[str, Any] = {
-        "flush_interval": 0.01,
-        "backoff_base": 0.02,
-        "backoff_max": 0.05,
-        "timeout": 2.0,
-        "shutdown_timeout": 0.3,
-    }
-    options.update(kwargs)
-    return VLogsSink(url, **options)
 
 
 def diag_lines(err: str, needle: str) -> list[str]:
@@ -64,7 +51,7 @@ def test_a_batch_failing_past_retry_max_elapsed_is_dropped_counted_and_reported(
 ) -> None:
     """A batch still failing after retry_max_elapsed is dropped as retry_exhausted, with a stderr line."""
     fake_vlogs.read_only = True  # every insert gets 429: retryable, never accepted
-    sink = sink_for(fake_vlogs.url, retry_max_elapsed=MAX_ELAPSED)
+    sink = fast_sink(fake_vlogs.url, retry_max_elapsed=MAX_ELAPSED)
     logger.add(sink)
     started = time.monotonic()
     log_numbered(5)
@@ -93,7 +80,7 @@ def test_a_long_retry_after_does_not_stretch_retry_max_elapsed(
 ) -> None:
     """A server asking to retry after 30 s does not keep a batch past retry_max_elapsed."""
     fake_vlogs.fail_next(10_000, 503, retry_after=30)
-    sink = sink_for(fake_vlogs.url, retry_max_elapsed=MAX_ELAPSED)
+    sink = fast_sink(fake_vlogs.url, retry_max_elapsed=MAX_ELAPSED)
     logger.add(sink)
     logger.info("x")
     # Tight on purpose: given up at retry_max_elapsed, not after the 30 s Retry-After.
@@ -108,7 +95,7 @@ def test_with_a_spool_a_batch_failing_past_retry_max_elapsed_is_spooled_then_del
     """With spool_dir, a batch given up after retry_max_elapsed goes to the spool, sent once the server is back."""
     fake_vlogs.read_only = True
     # 5 records stay far below spool_threshold (batch_size, 1000): only giving up spools them.
-    sink = sink_for(fake_vlogs.url, retry_max_elapsed=MAX_ELAPSED, spool_dir=tmp_path / "spool")
+    sink = fast_sink(fake_vlogs.url, retry_max_elapsed=MAX_ELAPSED, spool_dir=tmp_path / "spool")
     logger.add(sink)
     started = time.monotonic()
     log_numbered(5)
@@ -155,7 +142,7 @@ def test_credentials_never_show_after_a_failed_send(
         fake_vlogs.fail_next(10_000, 500, body="internal error")
     elif failure == "http-401":
         fake_vlogs.fail_next(10_000, 401, body="unauthorized")
-    sink = sink_for(url, **options)
+    sink = fast_sink(url, **options)
     logger.add(sink)
     log_numbered(3)
     if failure == "http-401":
@@ -188,7 +175,7 @@ def test_close_returns_false_within_its_timeout_when_the_server_is_down_and_writ
     fake_vlogs: FakeVictoriaLogs, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """close(timeout) with the server down returns False within timeout; writing after it restarts the sink."""
-    sink = sink_for(fake_vlogs.url, shutdown_timeout=30.0)
+    sink = fast_sink(fake_vlogs.url, shutdown_timeout=30.0)
     logger.add(sink)
     fake_vlogs.stop()
     log_numbered(3)
@@ -211,7 +198,7 @@ def test_close_returns_true_once_delivered_and_a_write_after_it_restarts_deliver
     fake_vlogs: FakeVictoriaLogs,
 ) -> None:
     """close() returns True when everything was delivered; records written after it still arrive."""
-    sink = sink_for(fake_vlogs.url)
+    sink = fast_sink(fake_vlogs.url)
     logger.add(sink)
     log_numbered(3)
     assert sink.close(timeout=5) is True
@@ -229,7 +216,7 @@ def test_close_returns_true_once_delivered_and_a_write_after_it_restarts_deliver
 
 def stuck_sink(**kwargs: Any) -> VLogsSink:
     """Server down, one record in flight, room for one more: every further record is a drop."""
-    sink = sink_for(
+    sink = fast_sink(
         closed_port_url(), batch_size=1, buffer_size=1, overflow="drop_newest", **kwargs
     )
     logger.add(sink)

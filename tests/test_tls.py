@@ -23,7 +23,7 @@ from loguru import logger
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import wait_for
+from .helpers import fast_sink, wait_for
 
 CLIENT_NAME = "client.example"
 
@@ -145,19 +145,6 @@ def https_front(
         yield front
 
 
-def tls_sink(url: str, **kwargs: Any) -> VLogsSink:
-    """A sink that sends at once and retries fast."""
-    options: dict[str, Any] = {
-        "flush_interval": 0.01,
-        "backoff_base": 0.02,
-        "backoff_max": 0.05,
-        "timeout": 2.0,
-        "shutdown_timeout": 0.3,
-    }
-    options.update(kwargs)
-    return VLogsSink(url, **options)
-
-
 def log_three() -> None:
     for i in range(3):
         logger.bind(i=i).info("over tls {}", i)
@@ -194,7 +181,7 @@ def test_records_arrive_over_https_with_the_servers_ca(
 ) -> None:
     """ca_certs naming the server's CA: the handshake succeeds and every record is stored."""
     with https_front(fake_vlogs, ca.issue_cert("127.0.0.1")) as front:
-        sink = tls_sink(front.url, ca_certs=pem(ca.cert_pem, tmp_path / "ca.pem"))
+        sink = fast_sink(front.url, ca_certs=pem(ca.cert_pem, tmp_path / "ca.pem"))
         logger.add(sink)
         assert_delivered(sink, fake_vlogs)
         handshakes, failures = front.seen()
@@ -219,7 +206,7 @@ def test_an_untrusted_server_certificate_is_refused_retried_and_named_on_stderr(
     elif trust == "cert-for-another-host":
         options["ca_certs"] = pem(ca.cert_pem, tmp_path / "ca.pem")
     with https_front(fake_vlogs, ca.issue_cert(identity)) as front:
-        sink = tls_sink(front.url, **options)
+        sink = fast_sink(front.url, **options)
         logger.add(sink)
         stats = assert_refused_and_retried(sink, fake_vlogs)
         assert "CERTIFICATE_VERIFY_FAILED" in stats["last_error"]
@@ -236,7 +223,7 @@ def test_verify_false_sends_to_a_server_whose_certificate_is_not_trusted(
 ) -> None:
     """verify=False: a certificate from an unknown CA is accepted and the records are stored."""
     with https_front(fake_vlogs, ca.issue_cert("127.0.0.1")) as front:
-        sink = tls_sink(front.url, verify=False)
+        sink = fast_sink(front.url, verify=False)
         logger.add(sink)
         assert_delivered(sink, fake_vlogs)
 
@@ -247,7 +234,7 @@ def test_verify_false_keeps_delivering_when_warnings_are_errors(
 ) -> None:
     """verify=False under `-W error` (as in many test suites): the records are still stored."""
     with https_front(fake_vlogs, ca.issue_cert("127.0.0.1")) as front:
-        sink = tls_sink(front.url, verify=False)
+        sink = fast_sink(front.url, verify=False)
         logger.add(sink)
         log_three()
         assert sink.drain(timeout=1)
@@ -268,7 +255,7 @@ def test_a_client_certificate_is_presented_when_the_server_requires_one(
     else:
         files = {"client_cert": pem(client.private_key_and_cert_chain_pem, tmp_path / "c.pem")}
     with https_front(fake_vlogs, ca.issue_cert("127.0.0.1"), client_ca=ca) as front:
-        sink = tls_sink(front.url, ca_certs=pem(ca.cert_pem, tmp_path / "ca.pem"), **files)
+        sink = fast_sink(front.url, ca_certs=pem(ca.cert_pem, tmp_path / "ca.pem"), **files)
         logger.add(sink)
         assert_delivered(sink, fake_vlogs)
         handshakes, failures = front.seen()
@@ -293,7 +280,7 @@ def test_a_server_requiring_a_client_certificate_refuses_a_sink_without_a_valid_
         stranger = other_ca.issue_cert(CLIENT_NAME)
         options["client_cert"] = pem(stranger.private_key_and_cert_chain_pem, tmp_path / "c.pem")
     with https_front(fake_vlogs, ca.issue_cert("127.0.0.1"), client_ca=ca) as front:
-        sink = tls_sink(front.url, **options)
+        sink = fast_sink(front.url, **options)
         logger.add(sink)
         assert_refused_and_retried(sink, fake_vlogs)
         handshakes, failures = front.seen()
