@@ -1,9 +1,8 @@
 """``VLOGS_*`` environment variables -> ``VLogsSink`` keyword arguments (twelve-factor setup).
 
-One parser per kind of value; every error names the variable, says what is expected and
-shows what was found (never the value of a secret). Range and consistency checks stay in
-``_config`` — one source of truth — and :func:`sink_from_env` renames their errors after
-the variable that supplied the argument.
+Which variable sets which argument, and how its text is read, comes from the one table of
+options (:mod:`._options`, parsers in :mod:`._parse`). Range and consistency checks stay in
+``_config``, and :func:`sink_from_env` names the variable in their errors.
 """
 
 from __future__ import annotations
@@ -16,153 +15,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._diag import emit
+from ._options import OPTIONS
+from ._parse import Parser, parse_optional_bytes, parse_time_window
+
+__all__ = [
+    "NAMES",
+    "PREFIX",
+    "VARIABLES",
+    "Variable",
+    "env_arguments",
+    "parse_optional_bytes",
+    "parse_time_window",
+    "resolve_sink_kwargs",
+    "sink_from_env",
+    "sink_kwargs_from_env",
+    "unknown_variables",
+]
 
 PREFIX = "VLOGS_"
 #: ``VLOGS_*`` names other parts of the package read (the pytest plugin), never typos.
 _FOREIGN = frozenset({"VLOGS_BINARY"})
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
-# The VictoriaLogs flag convention: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024.
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "kb": 1000,
-    "mb": 1000**2,
-    "gb": 1000**3,
-    "kib": 1024,
-    "mib": 1024**2,
-    "gib": 1024**3,
-}
-_SIZE = re.compile(r"^(\d[\d_]*)\s*([a-z]*)$", re.IGNORECASE)
-_SECONDS = re.compile(r"^([0-9.eE+-]+?)\s*(ms|s|m|h|d)?$")
-_SECONDS_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-Parser = Callable[[str, str], Any]
-
-
-def _show(value: str, secret: bool) -> str:
-    return "<hidden>" if secret else repr(value)
-
-
-def parse_text(variable: str, raw: str) -> str:
-    """A non-empty string, surrounding blanks removed."""
-    return raw.strip()
-
-
-def parse_integer(variable: str, raw: str) -> int:
-    """A decimal integer (``1_000`` allowed)."""
-    try:
-        return int(raw.strip(), 10)
-    except ValueError:
-        raise ValueError(f"Invalid {variable}: it should be an integer, not: {raw!r}") from None
-
-
-def parse_bytes(variable: str, raw: str) -> int:
-    """A byte count, optionally with a unit: ``1048576``, ``512KiB``, ``1MiB``, ``10MB``."""
-    match = _SIZE.match(raw.strip())
-    unit = match.group(2).lower() if match else None
-    if match is None or unit not in _SIZE_UNITS:
-        raise ValueError(
-            f"Invalid {variable}: it should be a number of bytes such as 1048576, 512KiB "
-            f"or 1MiB (KB/MB/GB: powers of 1000), not: {raw!r}"
-        )
-    return int(match.group(1), 10) * _SIZE_UNITS[unit]
-
-
-def parse_seconds(variable: str, raw: str) -> float:
-    """A duration in seconds: ``1.5``, or with a unit: ``1500ms``, ``2s``, ``1m``, ``2h``, ``7d``."""
-    match = _SECONDS.match(raw.strip())
-    try:
-        number = float(match.group(1)) if match else None
-    except ValueError:
-        number = None
-    if match is None or number is None:
-        raise ValueError(
-            f"Invalid {variable}: it should be a number of seconds such as 1.5 "
-            f"(or 1500ms, 2s, 1m, 2h, 7d), not: {raw!r}"
-        )
-    return number * _SECONDS_UNITS[match.group(2)]
-
-
-def parse_time_window(variable: str, raw: str) -> tuple[float, float] | None:
-    """``MAX_AGE,MAX_FUTURE`` durations (``7d,2d``), or ``none`` to send every time as it is."""
-    text = raw.strip()
-    if text.lower() == "none":
-        return None
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise ValueError(
-            f"Invalid {variable}: it should be MAX_AGE,MAX_FUTURE durations such as 7d,2d "
-            f"(or none), not: {raw!r}"
-        )
-    return parse_seconds(variable, parts[0]), parse_seconds(variable, parts[1])
-
-
-def parse_optional_bytes(variable: str, raw: str) -> int | None:
-    """:func:`parse_bytes`, or ``none`` for no limit."""
-    return None if raw.strip().lower() == "none" else parse_bytes(variable, raw)
-
-
-def parse_boolean(variable: str, raw: str) -> bool:
-    """``1/true/yes/on`` or ``0/false/no/off``, any case."""
-    word = raw.strip().lower()
-    if word in _TRUE:
-        return True
-    if word in _FALSE:
-        return False
-    raise ValueError(
-        f"Invalid {variable}: it should be one of 1/true/yes/on or 0/false/no/off, not: {raw!r}"
-    )
-
-
-def parse_names(variable: str, raw: str) -> tuple[str, ...]:
-    """Comma-separated names: ``service,host``."""
-    names = tuple(n.strip() for n in raw.split(","))
-    if any(not n for n in names):
-        raise ValueError(
-            f"Invalid {variable}: it should be comma-separated names such as "
-            f"'service,host', with no empty name, not: {raw!r}"
-        )
-    return names
-
-
-def parse_urls(variable: str, raw: str) -> str | list[str]:
-    """One base URL, or several separated by commas (a cluster's vlinsert nodes)."""
-    urls = [u.strip() for u in raw.split(",")]
-    if any(not u for u in urls):
-        # The URL may carry credentials: show the shape, not the text.
-        raise ValueError(
-            f"Invalid {variable}: it should be a URL or comma-separated URLs with no empty "
-            f"entry, got {len(urls)} entries of which {sum(not u for u in urls)} empty"
-        )
-    return urls[0] if len(urls) == 1 else urls
-
-
-def _pairs(variable: str, raw: str, secret: bool) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for position, item in enumerate(raw.split(","), start=1):
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            shown = f"entry {position}" if secret else repr(item)
-            raise ValueError(
-                f"Invalid {variable}: it should be comma-separated key=value pairs such as "
-                f"'env=prod,team=core', not: {shown} in {_show(raw, secret)}"
-            )
-        if key in pairs:
-            raise ValueError(f"Invalid {variable}: {key!r} is given twice")
-        pairs[key] = value.strip()
-    return pairs
-
-
-def parse_pairs(variable: str, raw: str) -> dict[str, str]:
-    """``key=value`` pairs separated by commas: ``env=prod,team=core`` (values: strings)."""
-    return _pairs(variable, raw, secret=False)
-
-
-def parse_secret_pairs(variable: str, raw: str) -> dict[str, str]:
-    """:func:`parse_pairs` for values that may be secrets (headers): errors never show them."""
-    return _pairs(variable, raw, secret=True)
 
 
 @dataclass(frozen=True)
@@ -174,43 +46,13 @@ class Variable:
     parse: Parser
 
 
-#: Every variable, in the order of the table in docs/configuration.md. ``VLOGS_USERNAME``/``VLOGS_PASSWORD``
-#: are read together into ``auth`` (see :func:`sink_kwargs_from_env`).
-VARIABLES: tuple[Variable, ...] = (
-    Variable("VLOGS_URL", "url", parse_urls),
-    Variable("VLOGS_STREAM_FIELDS", "stream_fields", parse_names),
-    Variable("VLOGS_FIELDS", "fields", parse_pairs),
-    Variable("VLOGS_SERVICE", "service", parse_text),
-    Variable("VLOGS_HOST", "host", parse_text),
-    Variable("VLOGS_BATCH_SIZE", "batch_size", parse_integer),
-    Variable("VLOGS_BATCH_BYTES", "batch_bytes", parse_bytes),
-    Variable("VLOGS_FLUSH_INTERVAL", "flush_interval", parse_seconds),
-    Variable("VLOGS_BUFFER_SIZE", "buffer_size", parse_integer),
-    Variable("VLOGS_BUFFER_BYTES", "buffer_bytes", parse_bytes),
-    Variable("VLOGS_OVERFLOW", "overflow", parse_text),
-    Variable("VLOGS_BLOCK_TIMEOUT", "block_timeout", parse_seconds),
-    Variable("VLOGS_COMPRESSION", "compression", parse_text),
-    Variable("VLOGS_COMPRESSION_LEVEL", "compression_level", parse_integer),
-    Variable("VLOGS_TIMEOUT", "timeout", parse_seconds),
-    Variable("VLOGS_SHUTDOWN_TIMEOUT", "shutdown_timeout", parse_seconds),
-    Variable("VLOGS_ACCOUNT_ID", "account_id", parse_integer),
-    Variable("VLOGS_PROJECT_ID", "project_id", parse_integer),
-    Variable("VLOGS_HEADERS", "headers", parse_secret_pairs),
-    Variable("VLOGS_BEARER_TOKEN", "bearer_token", parse_text),
-    Variable("VLOGS_VERIFY", "verify", parse_boolean),
-    Variable("VLOGS_CA_CERTS", "ca_certs", parse_text),
-    Variable("VLOGS_CLIENT_CERT", "client_cert", parse_text),
-    Variable("VLOGS_CLIENT_KEY", "client_key", parse_text),
-    Variable("VLOGS_BACKOFF_BASE", "backoff_base", parse_seconds),
-    Variable("VLOGS_BACKOFF_MAX", "backoff_max", parse_seconds),
-    Variable("VLOGS_RETRY_MAX_ELAPSED", "retry_max_elapsed", parse_seconds),
-    Variable("VLOGS_WARN_INTERVAL", "warn_interval", parse_seconds),
-    Variable("VLOGS_SPOOL_DIR", "spool_dir", parse_text),
-    Variable("VLOGS_SPOOL_MAX_BYTES", "spool_max_bytes", parse_bytes),
-    Variable("VLOGS_SPOOL_FSYNC", "spool_fsync", parse_text),
-    Variable("VLOGS_SPOOL_THRESHOLD", "spool_threshold", parse_integer),
-    Variable("VLOGS_MAX_MESSAGE_BYTES", "max_message_bytes", parse_optional_bytes),
-    Variable("VLOGS_TIME_WINDOW", "time_window", parse_time_window),
+#: Every variable, in the order of :data:`._options.OPTIONS` (and of the table in
+#: docs/configuration.md). ``VLOGS_USERNAME``/``VLOGS_PASSWORD`` are read together into
+#: ``auth`` (see :func:`sink_kwargs_from_env`).
+VARIABLES: tuple[Variable, ...] = tuple(
+    Variable(option.variable, option.name, option.parse)
+    for option in OPTIONS
+    if option.parse is not None
 )
 _AUTH_VARIABLES = ("VLOGS_USERNAME", "VLOGS_PASSWORD")
 #: Every variable name this module reads.
