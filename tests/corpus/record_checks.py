@@ -299,6 +299,20 @@ def check_no_unknown_fields(
     assert [] == unknown
 
 
+def key_in_json_text(name: str, text: str) -> bool:
+    """Whether a JSON object text holds a key for the extra named ``name``: the name itself,
+    a path under it, a ``~n`` twin, or its shortened form (schema, *Names*). Whole keys only:
+    ``"k"`` must not match the key ``"kk"``."""
+
+    def quoted(part: str) -> str:
+        return orjson.dumps(part).decode()[:-1]  # '"' and the escaped text, no closing quote
+
+    starts = [quoted(name) + end for end in ('"', ".", "~")]
+    if len(name.encode("utf-8")) >= 119:
+        starts.append(quoted(head_bytes(name)) + "~")
+    return any(start in text for start in starts)
+
+
 def check_extras(
     obj: Mapping[str, Any],
     extra: Mapping[Any, Any],
@@ -342,8 +356,7 @@ def check_extras(
         # extra.overflow was cut: the names still in its text are there; the ones the cut
         # removed are the last ones (its JSON keeps the extras' order).
         head = overflow_text[: cut.start()]
-        # A key starts with the name, or with its head when it was shortened (README, *Names*).
-        found = [orjson.dumps(head_bytes(name)).decode()[:-1] in head for name in missing]
+        found = [key_in_json_text(name, head) for name in missing]
         assert sorted(found, reverse=True) == found, missing
 
 
