@@ -13,6 +13,7 @@ from loguru import logger
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
+from . import helpers
 from .helpers import wait_for
 from .proxy import FaultProxy
 
@@ -31,13 +32,12 @@ def fast_sink(url: Any, **kwargs: Any) -> VLogsSink:
     """Short timeouts and backoff so outages resolve within the test's time bound."""
     options: dict[str, Any] = {
         "flush_interval": 0.05,
-        "backoff_base": 0.02,
         "backoff_max": 0.2,
         "timeout": 1.0,
         "batch_size": 50,
+        "shutdown_timeout": 5.0,
     }
-    options.update(kwargs)
-    return VLogsSink(url, **options)
+    return helpers.fast_sink(url, **{**options, **kwargs})
 
 
 def log_numbered(n: int, start: int = 0) -> None:
