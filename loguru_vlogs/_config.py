@@ -11,7 +11,9 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -33,6 +35,27 @@ _UINT32_MAX = 2**32 - 1
 _OWNED_HEADERS = frozenset({"content-type", "content-encoding", "content-length", "host"})
 _DEFAULT_LEVELS = {"gzip": 1, "zstd": 3, "none": 0}
 _LEVEL_RANGES = {"gzip": (0, 9), "zstd": (1, 22), "none": (0, 0)}
+
+
+#: How errors name each argument while :func:`naming` is in force (argument -> name).
+_NAMES: ContextVar[Mapping[str, str] | None] = ContextVar("loguru_vlogs_error_names", default=None)
+
+
+def label(argument: str) -> str:
+    """The name an error gives ``argument``: the ``VLOGS_*`` variable its value came from
+    (see :func:`naming`), else the argument itself."""
+    names = _NAMES.get()
+    return argument if names is None else names.get(argument, argument)
+
+
+@contextmanager
+def naming(names: Mapping[str, str]) -> Iterator[None]:
+    """Errors raised within name ``argument`` as ``names[argument]`` (``from_env()``)."""
+    token = _NAMES.set(names)
+    try:
+        yield
+    finally:
+        _NAMES.reset(token)
 
 
 @dataclass(frozen=True)
@@ -128,13 +151,13 @@ def _number(name: str, value: object, *, positive: bool) -> float:
     """A finite int/float; ``positive``: > 0, else >= 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
-            f"Invalid {name}: it should be a number, not {_type_name(value)}: {value!r}"
+            f"Invalid {label(name)}: it should be a number, not {_type_name(value)}: {value!r}"
         )
     if not math.isfinite(value):
-        raise ValueError(f"Invalid {name}: it should be a finite number, not: {value!r}")
+        raise ValueError(f"Invalid {label(name)}: it should be a finite number, not: {value!r}")
     if value < 0 or (positive and value == 0):
         raise ValueError(
-            f"Invalid {name}: it should be {'> 0' if positive else '>= 0'}, not: {value!r}"
+            f"Invalid {label(name)}: it should be {'> 0' if positive else '>= 0'}, not: {value!r}"
         )
     return float(value)
 
@@ -142,28 +165,28 @@ def _number(name: str, value: object, *, positive: bool) -> float:
 def _integer(name: str, value: object, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
-            f"Invalid {name}: it should be an integer, not {_type_name(value)}: {value!r}"
+            f"Invalid {label(name)}: it should be an integer, not {_type_name(value)}: {value!r}"
         )
     if value < minimum:
-        raise ValueError(f"Invalid {name}: it should be >= {minimum}, not: {value!r}")
+        raise ValueError(f"Invalid {label(name)}: it should be >= {minimum}, not: {value!r}")
     return value
 
 
 def _check_field_name(argument: str, name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(
-            f"Invalid {argument}: field names should be strings, not {_type_name(name)}: {name!r}"
+            f"Invalid {label(argument)}: field names should be strings, not {_type_name(name)}: {name!r}"
         )
     if not name:
-        raise ValueError(f"Invalid {argument}: field names should not be empty")
+        raise ValueError(f"Invalid {label(argument)}: field names should not be empty")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise ValueError(
-            f"Invalid {argument}: field name longer than {MAX_KEY_BYTES} bytes "
+            f"Invalid {label(argument)}: field name longer than {MAX_KEY_BYTES} bytes "
             f"(VictoriaLogs would spoil the line): {name[:40]!r}..."
         )
     if name in RESERVED_NAMES:
         raise ValueError(
-            f"Invalid {argument}: {name!r} is reserved by VictoriaLogs; "
+            f"Invalid {label(argument)}: {name!r} is reserved by VictoriaLogs; "
             f"use another name than {sorted(RESERVED_NAMES)}"
         )
     return name
@@ -172,24 +195,26 @@ def _check_field_name(argument: str, name: object) -> str:
 def parse_endpoint(url: object) -> Endpoint:
     """Validate one base URL; credentials in the userinfo become basic auth."""
     if not isinstance(url, str):
-        raise TypeError(f"Invalid url: it should be a string, not {_type_name(url)}: {url!r}")
+        raise TypeError(
+            f"Invalid {label('url')}: it should be a string, not {_type_name(url)}: {url!r}"
+        )
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise ValueError(
-            "Invalid url: it should start with 'http://' or 'https://' "
+            f"Invalid {label('url')}: it should start with 'http://' or 'https://' "
             f"(e.g. 'http://localhost:9428'), not: {_redact_url(url)!r}"
         )
     if not parts.hostname:
-        raise ValueError(f"Invalid url: it has no host name: {_redact_url(url)!r}")
+        raise ValueError(f"Invalid {label('url')}: it has no host name: {_redact_url(url)!r}")
     try:
         port = parts.port
     except ValueError:
         raise ValueError(
-            f"Invalid url: its port is not a number 0-65535: {_redact_url(url)!r}"
+            f"Invalid {label('url')}: its port is not a number 0-65535: {_redact_url(url)!r}"
         ) from None
     if parts.query or parts.fragment:
         raise ValueError(
-            "Invalid url: it should be the server's base URL without query or fragment "
+            f"Invalid {label('url')}: it should be the server's base URL without query or fragment "
             f"(the sink adds '/insert/jsonline'), not: {_redact_url(url)!r}"
         )
     basic = None
@@ -202,7 +227,7 @@ def parse_endpoint(url: object) -> Endpoint:
     path = parts.path.rstrip("/")
     if path.endswith("/insert/jsonline"):
         raise ValueError(
-            "Invalid url: give the server's base URL (e.g. 'http://localhost:9428'); "
+            f"Invalid {label('url')}: give the server's base URL (e.g. 'http://localhost:9428'); "
             f"the sink adds '/insert/jsonline' itself, got: {_redact_url(url)!r}"
         )
     base = urlunsplit((parts.scheme, netloc, path, "", ""))
@@ -225,10 +250,10 @@ def _check_path(name: str, value: object) -> str | None:
     if value is None:
         return None
     if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"Invalid {name}: it should be a file path, not {_type_name(value)}")
+        raise TypeError(f"Invalid {label(name)}: it should be a file path, not {_type_name(value)}")
     path = os.fspath(value)
     if not isinstance(path, str) or not os.path.isfile(path):
-        raise ValueError(f"Invalid {name}: no such file: {path!r}")
+        raise ValueError(f"Invalid {label(name)}: no such file: {path!r}")
     return path
 
 
@@ -239,11 +264,11 @@ def _check_tenant(name: str, value: object) -> int | None:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(
-            f"Invalid {name}: it should be an integer 0..{_UINT32_MAX}, "
+            f"Invalid {label(name)}: it should be an integer 0..{_UINT32_MAX}, "
             f"not {_type_name(value)}: {value!r}"
         )
     if not 0 <= value <= _UINT32_MAX:
-        raise ValueError(f"Invalid {name}: it should be in 0..{_UINT32_MAX}, not: {value!r}")
+        raise ValueError(f"Invalid {label(name)}: it should be in 0..{_UINT32_MAX}, not: {value!r}")
     return value
 
 
@@ -252,20 +277,20 @@ def _check_headers(headers: object) -> dict[str, str]:
         return {}
     if not isinstance(headers, Mapping):
         raise TypeError(
-            f"Invalid headers: it should be a mapping of str to str, not {_type_name(headers)}"
+            f"Invalid {label('headers')}: it should be a mapping of str to str, not {_type_name(headers)}"
         )
     checked: dict[str, str] = {}
     for key, value in headers.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise TypeError(
-                f"Invalid headers: names and values should be strings, not {key!r}: {_type_name(value)}"
+                f"Invalid {label('headers')}: names and values should be strings, not {key!r}: {_type_name(value)}"
             )
         if key.lower() in _OWNED_HEADERS:
             raise ValueError(
-                f"Invalid headers: {key!r} is set by the sink itself and cannot be overridden"
+                f"Invalid {label('headers')}: {key!r} is set by the sink itself and cannot be overridden"
             )
         if any(c in key + value for c in "\r\n\0"):
-            raise ValueError(f"Invalid headers: {key!r} contains a line break or NUL")
+            raise ValueError(f"Invalid {label('headers')}: {key!r} contains a line break or NUL")
         checked[key] = value
     return checked
 
@@ -275,14 +300,14 @@ def _check_fields(fields: object) -> dict[str, Any]:
         return {}
     if not isinstance(fields, Mapping):
         raise TypeError(
-            f"Invalid fields: it should be a mapping of str to values, not {_type_name(fields)}"
+            f"Invalid {label('fields')}: it should be a mapping of str to values, not {_type_name(fields)}"
         )
     checked: dict[str, Any] = {}
     for key, value in fields.items():
         _check_field_name("fields", key)
         if not isinstance(value, (str, int, float, bool)):
             raise TypeError(
-                f"Invalid fields: value of {key!r} should be str, int, float or bool, "
+                f"Invalid {label('fields')}: value of {key!r} should be str, int, float or bool, "
                 f"not {_type_name(value)}"
             )
         checked[key] = value
@@ -294,10 +319,10 @@ def _check_str(name: str, value: object, default: str) -> str:
         return default
     if not isinstance(value, str):
         raise TypeError(
-            f"Invalid {name}: it should be a string, not {_type_name(value)}: {value!r}"
+            f"Invalid {label(name)}: it should be a string, not {_type_name(value)}: {value!r}"
         )
     if not value:
-        raise ValueError(f"Invalid {name}: it should not be empty")
+        raise ValueError(f"Invalid {label(name)}: it should not be empty")
     return value
 
 
@@ -341,19 +366,19 @@ def build_settings(
     urls: Sequence[object]
     if isinstance(url, (list, tuple)):
         if not url:
-            raise ValueError("Invalid url: the list of URLs is empty")
+            raise ValueError(f"Invalid {label('url')}: the list of URLs is empty")
         urls = url
     else:
         urls = [url]
     endpoints = tuple(parse_endpoint(u) for u in urls)
     if len({e.base_url for e in endpoints}) != len(endpoints):
-        raise ValueError("Invalid url: the same URL is listed twice")
+        raise ValueError(f"Invalid {label('url')}: the same URL is listed twice")
 
     if isinstance(stream_fields, str):
         stream_fields = [s.strip() for s in stream_fields.split(",") if s.strip()]
     if not isinstance(stream_fields, (list, tuple)):
         raise TypeError(
-            "Invalid stream_fields: it should be a sequence of field names, "
+            f"Invalid {label('stream_fields')}: it should be a sequence of field names, "
             f"not {_type_name(stream_fields)}"
         )
     streams = tuple(_check_field_name("stream_fields", s) for s in stream_fields)
@@ -362,7 +387,7 @@ def build_settings(
         # when a name holds "=" or "}" (it cannot build the stream's text from it).
         if any(char in s for char in ",=}"):
             raise ValueError(
-                f"Invalid stream_fields: a name cannot contain ',', '=' or '}}': {s!r}"
+                f"Invalid {label('stream_fields')}: a name cannot contain ',', '=' or '}}': {s!r}"
             )
 
     batch_size = _integer("batch_size", batch_size, minimum=1)
@@ -381,48 +406,48 @@ def build_settings(
         max_elapsed = _number("retry_max_elapsed", retry_max_elapsed, positive=True)
     if batch_size > buffer_size:
         raise ValueError(
-            f"Invalid batch_size: it should not exceed buffer_size ({buffer_size}), not: {batch_size}"
+            f"Invalid {label('batch_size')}: it should not exceed buffer_size ({buffer_size}), not: {batch_size}"
         )
     directory = None
     if spool_dir is not None:
         if not isinstance(spool_dir, (str, os.PathLike)):
             raise TypeError(
-                f"Invalid spool_dir: it should be a directory path, not {_type_name(spool_dir)}"
+                f"Invalid {label('spool_dir')}: it should be a directory path, not {_type_name(spool_dir)}"
             )
         directory = os.fspath(spool_dir)
         if not isinstance(directory, str) or not directory:
             raise ValueError(
-                f"Invalid spool_dir: it should be a non-empty path, not: {directory!r}"
+                f"Invalid {label('spool_dir')}: it should be a non-empty path, not: {directory!r}"
             )
     spool_max = _integer("spool_max_bytes", spool_max_bytes, minimum=64 * 1024)
     if spool_fsync not in SPOOL_FSYNC:
         raise ValueError(
-            f"Invalid spool_fsync: it should be one of {list(SPOOL_FSYNC)}, not: {spool_fsync!r}"
+            f"Invalid {label('spool_fsync')}: it should be one of {list(SPOOL_FSYNC)}, not: {spool_fsync!r}"
         )
     threshold = batch_size
     if spool_threshold is not None:
         threshold = _integer("spool_threshold", spool_threshold, minimum=1)
     if backoff_max < backoff_base:
         raise ValueError(
-            f"Invalid backoff_max: it should be >= backoff_base ({backoff_base:g}), not: {backoff_max:g}"
+            f"Invalid {label('backoff_max')}: it should be >= backoff_base ({backoff_base:g}), not: {backoff_max:g}"
         )
 
     if overflow not in OVERFLOW_POLICIES:
         raise ValueError(
-            f"Invalid overflow: it should be one of {list(OVERFLOW_POLICIES)}, not: {overflow!r}"
+            f"Invalid {label('overflow')}: it should be one of {list(OVERFLOW_POLICIES)}, not: {overflow!r}"
         )
     if compression is None:
         compression = "none"
     if compression not in COMPRESSIONS:
         raise ValueError(
-            f"Invalid compression: it should be one of {list(COMPRESSIONS)}, not: {compression!r}"
+            f"Invalid {label('compression')}: it should be one of {list(COMPRESSIONS)}, not: {compression!r}"
         )
     if compression == "zstd":
         try:
             import zstandard  # noqa: F401 - optional extra, checked only when asked for
         except ImportError:
             raise ValueError(
-                "Invalid compression: 'zstd' needs the optional extra: pip install 'loguru-vlogs[zstd]'"
+                f"Invalid {label('compression')}: 'zstd' needs the optional extra: pip install 'loguru-vlogs[zstd]'"
             ) from None
     codec = str(compression)
     if compression_level is None:
@@ -430,12 +455,12 @@ def build_settings(
     else:
         if isinstance(compression_level, bool) or not isinstance(compression_level, int):
             raise TypeError(
-                f"Invalid compression_level: it should be an integer, not {_type_name(compression_level)}"
+                f"Invalid {label('compression_level')}: it should be an integer, not {_type_name(compression_level)}"
             )
         low, high = _LEVEL_RANGES[codec]
         if not low <= compression_level <= high:
             raise ValueError(
-                f"Invalid compression_level: for {compression!r} it should be in {low}..{high}, "
+                f"Invalid {label('compression_level')}: for {compression!r} it should be in {low}..{high}, "
                 f"not: {compression_level}"
             )
         level = compression_level
@@ -448,27 +473,35 @@ def build_settings(
             or len(auth) != 2
             or not all(isinstance(a, str) for a in auth)
         ):
-            raise TypeError("Invalid auth: it should be a (username, password) tuple of strings")
+            raise TypeError(
+                f"Invalid {label('auth')}: it should be a (username, password) tuple of strings"
+            )
         auth_header = _basic(auth[0], auth[1])
     if bearer_token is not None:
         if not isinstance(bearer_token, str) or not bearer_token:
-            raise TypeError("Invalid bearer_token: it should be a non-empty string")
+            raise TypeError(f"Invalid {label('bearer_token')}: it should be a non-empty string")
         if auth_header is not None:
-            raise ValueError("Invalid bearer_token: give either auth or bearer_token, not both")
+            raise ValueError(
+                f"Invalid {label('bearer_token')}: give either auth or bearer_token, not both"
+            )
         auth_header = f"Bearer {bearer_token}"
     if any(e.basic_auth for e in endpoints) and auth_header is not None:
         raise ValueError(
-            "Invalid url: it carries credentials and auth/bearer_token is given too; give one"
+            f"Invalid {label('url')}: it carries credentials and auth/bearer_token is given too; give one"
         )
     if auth_header is not None and "authorization" in {k.lower() for k in extra_headers}:
-        raise ValueError("Invalid headers: 'Authorization' conflicts with auth/bearer_token")
+        raise ValueError(
+            f"Invalid {label('headers')}: 'Authorization' conflicts with auth/bearer_token"
+        )
 
     if not isinstance(verify, bool):
-        raise TypeError(f"Invalid verify: it should be True or False, not {_type_name(verify)}")
+        raise TypeError(
+            f"Invalid {label('verify')}: it should be True or False, not {_type_name(verify)}"
+        )
     cert = _check_path("client_cert", client_cert)
     key = _check_path("client_key", client_key)
     if key is not None and cert is None:
-        raise ValueError("Invalid client_key: it needs client_cert too")
+        raise ValueError(f"Invalid {label('client_key')}: it needs client_cert too")
 
     static = _check_fields(fields)
     service_name = _check_str("service", service, default_service())

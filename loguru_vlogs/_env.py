@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import difflib
 import os
-import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ._config import naming
 from ._diag import emit
 from ._options import OPTIONS
 from ._parse import Parser, parse_optional_bytes, parse_time_window
@@ -118,9 +118,6 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> dict[str, str
     return unknown
 
 
-_INVALID = re.compile(r"^Invalid (\w+)(.*)$", re.DOTALL)
-
-
 def resolve_sink_kwargs(
     overrides: Mapping[str, Any],
     environ: Mapping[str, str] | None = None,
@@ -159,10 +156,6 @@ def sink_from_env(
         for a, v in env_arguments(env).items()
         if a not in overrides and (only is None or a in only)
     }
-    try:
+    # Validation names an argument that came from the environment after its variable.
+    with naming(from_env):
         return factory(**kwargs)
-    except (TypeError, ValueError) as exc:
-        match = _INVALID.match(str(exc))
-        if match is None or match.group(1) not in from_env:
-            raise
-        raise type(exc)(f"Invalid {from_env[match.group(1)]}{match.group(2)}") from None

@@ -174,11 +174,18 @@ class RecordEncoder(_ValueRenderer):
         max_fields: int = DEFAULT_MAX_FIELDS,
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = DEFAULT_TIME_WINDOW,
+        names: Mapping[str, str] = {},
     ) -> None:
-        _check_int("max_line_bytes", max_line_bytes, _MIN_LINE_BYTES, 256 * 1024 - 1)
-        _check_int("max_fields", max_fields, _MIN_FIELDS, 1000)
+        """``names``: how errors name each argument (the sink calls ``static_fields``
+        ``fields``, or a ``VLOGS_*`` variable)."""
+
+        def label(argument: str) -> str:
+            return names.get(argument, argument)
+
+        _check_int(label("max_line_bytes"), max_line_bytes, _MIN_LINE_BYTES, 256 * 1024 - 1)
+        _check_int(label("max_fields"), max_fields, _MIN_FIELDS, 1000)
         if max_message_bytes is not None:
-            _check_int("max_message_bytes", max_message_bytes, 256, max_line_bytes)
+            _check_int(label("max_message_bytes"), max_message_bytes, 256, max_line_bytes)
         if time_window is not None and not (
             isinstance(time_window, tuple)
             and len(time_window) == 2
@@ -188,12 +195,12 @@ class RecordEncoder(_ValueRenderer):
             )
         ):
             raise ValueError(
-                "Invalid time_window, it should be None or a (max_age, max_future) tuple of "
+                f"Invalid {label('time_window')}: it should be None or a (max_age, max_future) tuple of "
                 f"non-negative seconds, not: {time_window!r}"
             )
         if not isinstance(static_fields, Mapping):
             raise TypeError(
-                "Invalid static_fields, it should be a mapping of str to values, not: "
+                f"Invalid {label('static_fields')}: it should be a mapping of str to values, not: "
                 f"{type(static_fields).__name__}"
             )
         #: Records repaired, by reason (see REPAIR_REASONS). Read by the sink's stats().
@@ -207,20 +214,20 @@ class RecordEncoder(_ValueRenderer):
         ctx = _Ctx(set(), max_line_bytes, _MAX_DEPTH)
         statics: list[_Field] = []
         for key, value in static_fields.items():
-            _check_static_key(key, builtin_paths)
+            _check_static_key(key, builtin_paths, label("static_fields"))
             self._flatten(key, value, 1, ctx, statics)
         keys = [f.key for f in statics]
         for key in keys:
             if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES or key in builtin_paths:
                 raise ValueError(
-                    f"Invalid static_fields, a flattened key is longer than {MAX_KEY_BYTES} "
+                    f"Invalid {label('static_fields')}: a flattened key is longer than {MAX_KEY_BYTES} "
                     f"bytes or names a built-in field: {key!r}"
                 )
         if len(set(keys)) != len(keys):
-            raise ValueError(f"Invalid static_fields, flattened keys collide: {keys!r}")
+            raise ValueError(f"Invalid {label('static_fields')}: flattened keys collide: {keys!r}")
         if len(BUILTIN_FIELDS) + len(statics) + 8 > max_fields:
             raise ValueError(
-                f"Invalid static_fields, their {len(statics)} fields leave no room for extras "
+                f"Invalid {label('static_fields')}: their {len(statics)} fields leave no room for extras "
                 f"within max_fields={max_fields}"
             )
         for field in statics:
@@ -229,7 +236,7 @@ class RecordEncoder(_ValueRenderer):
         self._static_dict = {f.key: f.value for f in statics}
         if len(orjson.dumps(self._static_dict)) > max_line_bytes // 4:
             raise ValueError(
-                "Invalid static_fields, their JSON text should stay under a quarter of "
+                f"Invalid {label('static_fields')}: their JSON text should stay under a quarter of "
                 f"max_line_bytes ({max_line_bytes // 4} bytes)"
             )
         # The names an extra may not use as is: the built-in and static fields and their dotted
@@ -817,14 +824,14 @@ def _format_time(value: _dt.datetime) -> str:
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"Invalid {name}, it should be an int, not: {type(value).__name__}")
+        raise TypeError(f"Invalid {name}: it should be an int, not: {type(value).__name__}")
     if not low <= value <= high:
-        raise ValueError(f"Invalid {name}, it should be between {low} and {high}, not: {value}")
+        raise ValueError(f"Invalid {name}: it should be between {low} and {high}, not: {value}")
 
 
-def _check_static_key(key: object, builtin_paths: frozenset[str]) -> None:
+def _check_static_key(key: object, builtin_paths: frozenset[str], argument: str) -> None:
     if not isinstance(key, str):
-        raise TypeError(f"Invalid static_fields, keys should be str, not: {type(key).__name__}")
+        raise TypeError(f"Invalid {argument}: keys should be str, not: {type(key).__name__}")
     problem = None
     if not key:
         problem = "is empty"
@@ -835,4 +842,4 @@ def _check_static_key(key: object, builtin_paths: frozenset[str]) -> None:
     elif _CONTROL_RE.search(key):
         problem = "contains control characters"
     if problem is not None:
-        raise ValueError(f"Invalid static_fields, the key {key!r} {problem}")
+        raise ValueError(f"Invalid {argument}: the key {key!r} {problem}")

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypedDict
 
 from . import _lifecycle
 from ._buffer import Buffer
-from ._config import Settings, build_settings
+from ._config import Settings, build_settings, label
 from ._diag import RateLimited, emit
 from ._record import RecordEncoder
 from ._spool import Spool, SpoolError
@@ -174,16 +174,13 @@ class VLogsSink:
         static: dict[str, Any] = dict(self.settings.fields)
         static["service"] = self.settings.service
         static["host"] = self.settings.host
-        try:
-            self._encoder = RecordEncoder(static_fields=static, **encoder_options)
-        except (TypeError, ValueError) as exc:
-            # The encoder names its argument static_fields; the user passed `fields`.
-            text = str(exc).replace("Invalid static_fields, ", "Invalid fields: ", 1)
-            raise type(exc)(
-                text.replace("Invalid time_window, ", "Invalid time_window: ", 1).replace(
-                    "Invalid max_message_bytes, ", "Invalid max_message_bytes: ", 1
-                )
-            ) from None
+        # The encoder's static_fields are the sink's `fields` (plus service and host).
+        names = {
+            "static_fields": label("fields"),
+            "time_window": label("time_window"),
+            "max_message_bytes": label("max_message_bytes"),
+        }
+        self._encoder = RecordEncoder(static_fields=static, names=names, **encoder_options)
         self._transport_factory: Callable[[], Transport] = self._http_transport
         self._build_engine()
         self.complete = _make_complete(self._complete)

@@ -416,3 +416,33 @@ def test_the_time_window_from_the_environment_reaches_the_encoder(
     line = sink._encoder.encode(record)
     assert b"original_time" not in line
     assert b"original_time" in RecordEncoder().encode(record)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"VLOGS_TIME_WINDOW": "-1,2"},
+            r"^Invalid VLOGS_TIME_WINDOW: it should be None or a \(max_age, max_future\) tuple",
+        ),
+        (
+            {"VLOGS_FIELDS": "line=7"},
+            r"^Invalid VLOGS_FIELDS: the key 'line' names a built-in field$",
+        ),
+        (
+            {"VLOGS_MAX_MESSAGE_BYTES": "10"},
+            r"^Invalid VLOGS_MAX_MESSAGE_BYTES: it should be between 256 and 261120, not: 10$",
+        ),
+    ],
+)
+def test_the_encoders_checks_name_the_variable_too(env: dict[str, str], message: str) -> None:
+    """Values the record encoder checks (fields, time_window, max_message_bytes) are named
+    after their variable when they came from the environment."""
+    with pytest.raises(ValueError, match=message):
+        sink_from_env(VLogsSink, {}, {"VLOGS_URL": URL, **env})
+
+
+def test_an_explicit_argument_is_named_as_such_beside_the_environment() -> None:
+    """Only what came from the environment is named after a variable."""
+    with pytest.raises(ValueError, match=r"^Invalid batch_size: it should be >= 1, not: 0$"):
+        sink_from_env(VLogsSink, {"batch_size": 0}, {"VLOGS_URL": URL, "VLOGS_BATCH_SIZE": "5"})

@@ -355,23 +355,23 @@ def test_extra_colliding_with_a_nested_static_field_moves_under_extra() -> None:
 @pytest.mark.parametrize(
     ("static", "message"),
     [
-        ({"level": "x"}, r"^Invalid static_fields, the key 'level' names a built-in field$"),
+        ({"level": "x"}, r"^Invalid static_fields: the key 'level' names a built-in field$"),
         (
             {"exception": "x"},
-            r"^Invalid static_fields, the key 'exception' names a built-in field$",
+            r"^Invalid static_fields: the key 'exception' names a built-in field$",
         ),
-        ({"_env": "x"}, r"^Invalid static_fields, the key '_env' is reserved$"),
-        ({"extra": "x"}, r"^Invalid static_fields, the key 'extra' is reserved$"),
-        ({"": "x"}, r"^Invalid static_fields, the key '' is empty$"),
-        ({"a\nb": "x"}, r"^Invalid static_fields, the key 'a\\nb' contains control characters$"),
+        ({"_env": "x"}, r"^Invalid static_fields: the key '_env' is reserved$"),
+        ({"extra": "x"}, r"^Invalid static_fields: the key 'extra' is reserved$"),
+        ({"": "x"}, r"^Invalid static_fields: the key '' is empty$"),
+        ({"a\nb": "x"}, r"^Invalid static_fields: the key 'a\\nb' contains control characters$"),
         (
             {"k" * 129: "x"},
-            r"^Invalid static_fields, a flattened key is longer than 128 bytes or names a "
+            r"^Invalid static_fields: a flattened key is longer than 128 bytes or names a "
             r"built-in field: 'k+'$",
         ),
         (
             {"big": "x" * 70_000},
-            r"^Invalid static_fields, their JSON text should stay under a quarter of "
+            r"^Invalid static_fields: their JSON text should stay under a quarter of "
             r"max_line_bytes \(65280 bytes\)$",
         ),
     ],
@@ -384,7 +384,7 @@ def test_invalid_static_fields_are_rejected(static: dict[str, object], message: 
 
 def test_static_field_key_must_be_a_string() -> None:
     """A non-str static key is a TypeError."""
-    with pytest.raises(TypeError, match=r"^Invalid static_fields, keys should be str, not: int$"):
+    with pytest.raises(TypeError, match=r"^Invalid static_fields: keys should be str, not: int$"):
         RecordEncoder(static_fields={1: "x"})  # type: ignore[dict-item]
 
 
@@ -394,39 +394,39 @@ def test_static_field_key_must_be_a_string() -> None:
         (
             {"max_line_bytes": 1000},
             ValueError,
-            r"^Invalid max_line_bytes, it should be between 8192 and 262143, not: 1000$",
+            r"^Invalid max_line_bytes: it should be between 8192 and 262143, not: 1000$",
         ),
         (
             {"max_line_bytes": 256 * 1024},
             ValueError,
-            r"^Invalid max_line_bytes, it should be between 8192 and 262143, not: 262144$",
+            r"^Invalid max_line_bytes: it should be between 8192 and 262143, not: 262144$",
         ),
         (
             {"max_line_bytes": 1.5},
             TypeError,
-            r"^Invalid max_line_bytes, it should be an int, not: float$",
+            r"^Invalid max_line_bytes: it should be an int, not: float$",
         ),
         (
             {"max_fields": 1001},
             ValueError,
-            r"^Invalid max_fields, it should be between 64 and 1000, not: 1001$",
+            r"^Invalid max_fields: it should be between 64 and 1000, not: 1001$",
         ),
-        ({"max_fields": True}, TypeError, r"^Invalid max_fields, it should be an int, not: bool$"),
+        ({"max_fields": True}, TypeError, r"^Invalid max_fields: it should be an int, not: bool$"),
         (
             {"max_message_bytes": 10},
             ValueError,
-            r"^Invalid max_message_bytes, it should be between 256 and 261120, not: 10$",
+            r"^Invalid max_message_bytes: it should be between 256 and 261120, not: 10$",
         ),
         (
             {"time_window": (1.0,)},
             ValueError,
-            r"^Invalid time_window, it should be None or a \(max_age, max_future\) tuple of non-negative seconds, not: \(1\.0,\)$",
+            r"^Invalid time_window: it should be None or a \(max_age, max_future\) tuple of non-negative seconds, not: \(1\.0,\)$",
         ),
-        ({"time_window": (-1, 5)}, ValueError, r"^Invalid time_window, .* not: \(-1, 5\)$"),
+        ({"time_window": (-1, 5)}, ValueError, r"^Invalid time_window: .* not: \(-1, 5\)$"),
         (
             {"static_fields": ["a"]},
             TypeError,
-            r"^Invalid static_fields, it should be a mapping of str to values, not: list$",
+            r"^Invalid static_fields: it should be a mapping of str to values, not: list$",
         ),
     ],
 )
