@@ -358,7 +358,7 @@ def ship(args: argparse.Namespace) -> int:
     if args.spool_dir is not None:
         overrides["spool_dir"] = args.spool_dir
     if args.time_window is not None or args.max_message_bytes is not None:
-        from ._env import parse_optional_bytes, parse_time_window
+        from ._parse import parse_optional_bytes, parse_time_window
 
         try:
             if args.time_window is not None:

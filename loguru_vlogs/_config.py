@@ -15,15 +15,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from ._spool import FSYNC_POLICIES
+
+#: What ``write()`` does when the buffer is full (docs/options.md).
 OverflowPolicy = Literal["drop_oldest", "drop_newest", "block"]
+#: Request body compression.
 Compression = Literal["gzip", "zstd", "none"]
 
-OVERFLOW_POLICIES: tuple[str, ...] = ("drop_oldest", "drop_newest", "block")
-COMPRESSIONS: tuple[str, ...] = ("gzip", "zstd", "none")
-SPOOL_FSYNC: tuple[str, ...] = ("never", "batch", "always")
+OVERFLOW_POLICIES: tuple[str, ...] = get_args(OverflowPolicy)
+COMPRESSIONS: tuple[str, ...] = get_args(Compression)
 
 #: Names VictoriaLogs reserves; a stream field or static field must not use them.
 RESERVED_NAMES = frozenset({"_msg", "_time", "_stream", "_stream_id"})
@@ -420,9 +423,9 @@ def build_settings(
                 f"Invalid {label('spool_dir')}: it should be a non-empty path, not: {directory!r}"
             )
     spool_max = _integer("spool_max_bytes", spool_max_bytes, minimum=64 * 1024)
-    if spool_fsync not in SPOOL_FSYNC:
+    if spool_fsync not in FSYNC_POLICIES:
         raise ValueError(
-            f"Invalid {label('spool_fsync')}: it should be one of {list(SPOOL_FSYNC)}, not: {spool_fsync!r}"
+            f"Invalid {label('spool_fsync')}: it should be one of {list(FSYNC_POLICIES)}, not: {spool_fsync!r}"
         )
     threshold = batch_size
     if spool_threshold is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from ._config import naming
 from ._diag import emit
 from ._options import OPTIONS
-from ._parse import Parser, parse_optional_bytes, parse_time_window
+from ._parse import Parser
 
 __all__ = [
     "NAMES",
@@ -24,8 +24,6 @@ __all__ = [
     "VARIABLES",
     "Variable",
     "env_arguments",
-    "parse_optional_bytes",
-    "parse_time_window",
     "resolve_sink_kwargs",
     "sink_from_env",
     "sink_kwargs_from_env",

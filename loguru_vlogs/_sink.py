@@ -9,28 +9,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from . import _lifecycle
 from ._buffer import Buffer
-from ._config import Settings, build_settings, label
+from ._config import Compression, OverflowPolicy, Settings, build_settings, label
 from ._diag import RateLimited, emit
 from ._record import RecordEncoder
-from ._spool import Spool, SpoolError
+from ._spool import FsyncPolicy, Spool, SpoolError
 from ._transport import Transport, clear_muted_threads
 from ._worker import Worker
 
 #: Grace given to records that reach ``stop()`` after the exit budget is spent (loguru's
 #: ``enqueue=True`` queue is drained after our atexit hook) when the server is answering.
 _LATE_GRACE = 0.5
-
-
-#: What ``write()`` does when the buffer is full (docs/options.md).
-Overflow = Literal["drop_oldest", "drop_newest", "block"]
-#: Request body compression.
-Compression = Literal["gzip", "zstd", "none"]
-#: When the spool calls fsync.
-SpoolFsync = Literal["never", "batch", "always"]
 
 
 class Stats(TypedDict):
@@ -132,7 +124,7 @@ class VLogsSink:
         flush_interval: float = 1.0,
         buffer_size: int = 100_000,
         buffer_bytes: int = 64 * 1024 * 1024,
-        overflow: Overflow = "drop_oldest",
+        overflow: OverflowPolicy = "drop_oldest",
         block_timeout: float = 1.0,
         compression: Compression | None = "gzip",
         compression_level: int | None = None,
@@ -153,7 +145,7 @@ class VLogsSink:
         warn_interval: float = 10.0,
         spool_dir: str | os.PathLike[str] | None = None,
         spool_max_bytes: int = 1 << 30,
-        spool_fsync: SpoolFsync = "batch",
+        spool_fsync: FsyncPolicy = "batch",
         spool_threshold: int | None = None,
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = (7 * 86400.0, 2 * 86400.0),

@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 from . import _lifecycle
 
@@ -43,7 +43,7 @@ if sys.platform != "win32":
     import fcntl
 
 FsyncPolicy = Literal["never", "batch", "always"]
-FSYNC_POLICIES: tuple[str, ...] = ("never", "batch", "always")
+FSYNC_POLICIES: tuple[str, ...] = get_args(FsyncPolicy)
 
 #: Default bound on the bytes of all segment files in the directory.
 DEFAULT_MAX_BYTES = 1 << 30
