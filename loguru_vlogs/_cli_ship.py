@@ -28,6 +28,7 @@ from ._cli_common import (
     UsageError,
     build_sink,
     connection_overrides,
+    flag_overrides,
     isatty,
 )
 
@@ -336,11 +337,12 @@ class _Reader:
 
 def ship(args: argparse.Namespace) -> int:
     overrides = connection_overrides(args)
-    if args.stream_fields is not None:
-        overrides["stream_fields"] = args.stream_fields
-    if args.service is not None:
-        overrides["service"] = args.service
-    elif not os.environ.get("VLOGS_SERVICE", "").strip():
+    overrides.update(
+        flag_overrides(
+            args, ("stream_fields", "service", "spool_dir", "time_window", "max_message_bytes")
+        )
+    )
+    if "service" not in overrides and not os.environ.get("VLOGS_SERVICE", "").strip():
         overrides["service"] = "loguru-vlogs-ship"
     if args.field:
         from ._env import sink_kwargs_from_env
@@ -355,20 +357,6 @@ def ship(args: argparse.Namespace) -> int:
                 raise UsageError(f"--field should be key=value, not: {item!r}")
             fields[key.strip()] = value
         overrides["fields"] = fields
-    if args.spool_dir is not None:
-        overrides["spool_dir"] = args.spool_dir
-    if args.time_window is not None or args.max_message_bytes is not None:
-        from ._parse import parse_optional_bytes, parse_time_window
-
-        try:
-            if args.time_window is not None:
-                overrides["time_window"] = parse_time_window("--time-window", args.time_window)
-            if args.max_message_bytes is not None:
-                overrides["max_message_bytes"] = parse_optional_bytes(
-                    "--max-message-bytes", args.max_message_bytes
-                )
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
     sink = build_sink(overrides)
     return _pump(sink, _Records(json_lines=args.json), sys.stdin, sys.stderr)
 

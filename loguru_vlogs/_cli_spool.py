@@ -13,8 +13,9 @@ from ._cli_common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    build_sink,
+    build_settings,
     connection_overrides,
+    flag_overrides,
     isatty,
 )
 
@@ -78,14 +79,12 @@ def send(args: argparse.Namespace) -> int:
     from ._buffer import Buffer
     from ._diag import RateLimited
     from ._http import Urllib3Transport
-    from ._limits import DEFAULT_TIME_WINDOW
     from ._worker import Worker
 
-    only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level")
+    only = (*CHECK_ARGUMENTS, "stream_fields", "compression", "compression_level", "time_window")
     overrides = connection_overrides(args)
-    if args.stream_fields is not None:
-        overrides["stream_fields"] = args.stream_fields
-    settings = build_sink(overrides, only=only).settings
+    overrides.update(flag_overrides(args, ("stream_fields", "time_window")))
+    settings = build_settings(overrides, only=only)
     with _open_spool(args) as spool:
         total = spool.pending()[0]
         buffer = Buffer(
@@ -102,7 +101,6 @@ def send(args: argparse.Namespace) -> int:
             lambda: Urllib3Transport(settings),
             RateLimited(settings.warn_interval),
             spool=spool,
-            time_window=DEFAULT_TIME_WINDOW,
         )
         # Stopping with no deadline: every spooled batch is tried; when no endpoint takes
         # one (each failed once), the worker's policy ends the run and the rest stays.

@@ -1,6 +1,8 @@
-"""Keyword arguments -> one frozen, validated settings object.
+"""The checks of the options and the frozen settings they make.
 
-Every check names the argument, says what is allowed and shows what was received, so a
+The table of options (:mod:`._options`) gives each option its check here; :func:`settle` adds
+the checks that involve several options. Every check names the argument (or the ``VLOGS_*``
+variable its value came from), says what is allowed and shows what was received, so a
 misconfiguration fails at ``VLogsSink(...)`` and never later, inside the worker thread.
 """
 
@@ -11,14 +13,14 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from ._spool import FSYNC_POLICIES
+from ._limits import MAX_KEY_BYTES
 
 #: What ``write()`` does when the buffer is full (docs/options.md).
 OverflowPolicy = Literal["drop_oldest", "drop_newest", "block"]
@@ -30,8 +32,6 @@ COMPRESSIONS: tuple[str, ...] = get_args(Compression)
 
 #: Names VictoriaLogs reserves; a stream field or static field must not use them.
 RESERVED_NAMES = frozenset({"_msg", "_time", "_stream", "_stream_id"})
-#: VictoriaLogs keeps keys up to this many bytes (longer top-level keys spoil the whole line).
-MAX_KEY_BYTES = 128
 _UINT32_MAX = 2**32 - 1
 #: Headers the sink owns: letting the user set them would break the request silently
 #: (a form Content-Type or an unknown Content-Encoding makes the server store nothing).
@@ -111,6 +111,8 @@ class Settings:
     spool_max_bytes: int
     spool_fsync: str
     spool_threshold: int
+    max_message_bytes: int | None
+    time_window: tuple[float, float] | None
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
         """Headers of one insert request to ``endpoint`` (compression header added by the caller)."""
@@ -120,7 +122,7 @@ class Settings:
         if self.project_id is not None:
             headers["ProjectID"] = str(self.project_id)
         if endpoint.basic_auth is not None:
-            headers["Authorization"] = _basic(*endpoint.basic_auth)
+            headers["Authorization"] = basic_auth_header(*endpoint.basic_auth)
         elif self.auth_header is not None:
             headers["Authorization"] = self.auth_header
         return headers
@@ -141,7 +143,13 @@ def default_service() -> str:
     return "python"
 
 
-def _basic(user: str, password: str) -> str:
+def default_host() -> str:
+    """This machine's host name."""
+    return socket.gethostname() or "localhost"
+
+
+def basic_auth_header(user: str, password: str) -> str:
+    """The ``Authorization`` value of basic auth."""
     token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
     return f"Basic {token}"
 
@@ -150,74 +158,134 @@ def _type_name(value: object) -> str:
     return type(value).__name__
 
 
-def _number(name: str, value: object, *, positive: bool) -> float:
-    """A finite int/float; ``positive``: > 0, else >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"Invalid {label(name)}: it should be a number, not {_type_name(value)}: {value!r}"
-        )
-    if not math.isfinite(value):
-        raise ValueError(f"Invalid {label(name)}: it should be a finite number, not: {value!r}")
-    if value < 0 or (positive and value == 0):
-        raise ValueError(
-            f"Invalid {label(name)}: it should be {'> 0' if positive else '>= 0'}, not: {value!r}"
-        )
-    return float(value)
+# -- checks of one option ----------------------------------------------------------------------
+# Each takes the name an error gives the option (the argument, or its VLOGS_* variable) and
+# the value given, and returns the value the settings keep. The table of options
+# (:mod:`._options`) says which check reads which option.
+
+#: ``check(shown, value) -> value kept``
+Check = Callable[[str, Any], Any]
 
 
-def _integer(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"Invalid {label(name)}: it should be an integer, not {_type_name(value)}: {value!r}"
-        )
-    if value < minimum:
-        raise ValueError(f"Invalid {label(name)}: it should be >= {minimum}, not: {value!r}")
+def number(*, positive: bool) -> Check:
+    """A finite int/float, as float; ``positive``: > 0, else >= 0."""
+
+    def check(shown: str, value: object) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(
+                f"Invalid {shown}: it should be a number, not {_type_name(value)}: {value!r}"
+            )
+        if not math.isfinite(value):
+            raise ValueError(f"Invalid {shown}: it should be a finite number, not: {value!r}")
+        if value < 0 or (positive and value == 0):
+            raise ValueError(
+                f"Invalid {shown}: it should be {'> 0' if positive else '>= 0'}, not: {value!r}"
+            )
+        return float(value)
+
+    return check
+
+
+def integer(*, minimum: int) -> Check:
+    """An int (not a bool) of at least ``minimum``."""
+
+    def check(shown: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(
+                f"Invalid {shown}: it should be an integer, not {_type_name(value)}: {value!r}"
+            )
+        if value < minimum:
+            raise ValueError(f"Invalid {shown}: it should be >= {minimum}, not: {value!r}")
+        return value
+
+    return check
+
+
+def optional(inner: Check) -> Check:
+    """``None``, or what ``inner`` accepts."""
+
+    def check(shown: str, value: object) -> Any:
+        return None if value is None else inner(shown, value)
+
+    return check
+
+
+def one_of(choices: tuple[str, ...]) -> Check:
+    """One of ``choices``."""
+
+    def check(shown: str, value: object) -> str:
+        if value not in choices:
+            raise ValueError(
+                f"Invalid {shown}: it should be one of {list(choices)}, not: {value!r}"
+            )
+        return str(value)
+
+    return check
+
+
+def check_bool(shown: str, value: object) -> bool:
+    """True or False."""
+    if not isinstance(value, bool):
+        raise TypeError(f"Invalid {shown}: it should be True or False, not {_type_name(value)}")
     return value
 
 
-def _check_field_name(argument: str, name: object) -> str:
+def _field_name(shown: str, name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(
-            f"Invalid {label(argument)}: field names should be strings, not {_type_name(name)}: {name!r}"
+            f"Invalid {shown}: field names should be strings, not {_type_name(name)}: {name!r}"
         )
     if not name:
-        raise ValueError(f"Invalid {label(argument)}: field names should not be empty")
+        raise ValueError(f"Invalid {shown}: field names should not be empty")
     if len(name.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
         raise ValueError(
-            f"Invalid {label(argument)}: field name longer than {MAX_KEY_BYTES} bytes "
+            f"Invalid {shown}: field name longer than {MAX_KEY_BYTES} bytes "
             f"(VictoriaLogs would spoil the line): {name[:40]!r}..."
         )
     if name in RESERVED_NAMES:
         raise ValueError(
-            f"Invalid {label(argument)}: {name!r} is reserved by VictoriaLogs; "
+            f"Invalid {shown}: {name!r} is reserved by VictoriaLogs; "
             f"use another name than {sorted(RESERVED_NAMES)}"
         )
     return name
 
 
-def parse_endpoint(url: object) -> Endpoint:
+def check_urls(shown: str, url: object) -> tuple[Endpoint, ...]:
+    """One base URL or a non-empty list of distinct ones."""
+    urls: Sequence[object]
+    if isinstance(url, (list, tuple)):
+        if not url:
+            raise ValueError(f"Invalid {shown}: the list of URLs is empty")
+        urls = url
+    else:
+        urls = [url]
+    endpoints = tuple(parse_endpoint(u, shown) for u in urls)
+    if len({e.base_url for e in endpoints}) != len(endpoints):
+        raise ValueError(f"Invalid {shown}: the same URL is listed twice")
+    return endpoints
+
+
+def parse_endpoint(url: object, shown: str = "url") -> Endpoint:
     """Validate one base URL; credentials in the userinfo become basic auth."""
     if not isinstance(url, str):
-        raise TypeError(
-            f"Invalid {label('url')}: it should be a string, not {_type_name(url)}: {url!r}"
-        )
+        raise TypeError(f"Invalid {shown}: it should be a string, not {_type_name(url)}: {url!r}")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise ValueError(
-            f"Invalid {label('url')}: it should start with 'http://' or 'https://' "
+            f"Invalid {shown}: it should start with 'http://' or 'https://' "
             f"(e.g. 'http://localhost:9428'), not: {_redact_url(url)!r}"
         )
     if not parts.hostname:
-        raise ValueError(f"Invalid {label('url')}: it has no host name: {_redact_url(url)!r}")
+        raise ValueError(f"Invalid {shown}: it has no host name: {_redact_url(url)!r}")
     try:
         port = parts.port
     except ValueError:
         raise ValueError(
-            f"Invalid {label('url')}: its port is not a number 0-65535: {_redact_url(url)!r}"
+            f"Invalid {shown}: its port is not a number 0-65535: {_redact_url(url)!r}"
         ) from None
     if parts.query or parts.fragment:
         raise ValueError(
-            f"Invalid {label('url')}: it should be the server's base URL without query or fragment "
+            f"Invalid {shown}: it should be the server's base URL without query or fragment "
             f"(the sink adds '/insert/jsonline'), not: {_redact_url(url)!r}"
         )
     basic = None
@@ -230,7 +298,7 @@ def parse_endpoint(url: object) -> Endpoint:
     path = parts.path.rstrip("/")
     if path.endswith("/insert/jsonline"):
         raise ValueError(
-            f"Invalid {label('url')}: give the server's base URL (e.g. 'http://localhost:9428'); "
+            f"Invalid {shown}: give the server's base URL (e.g. 'http://localhost:9428'); "
             f"the sink adds '/insert/jsonline' itself, got: {_redact_url(url)!r}"
         )
     base = urlunsplit((parts.scheme, netloc, path, "", ""))
@@ -249,299 +317,249 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def _check_path(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"Invalid {label(name)}: it should be a file path, not {_type_name(value)}")
-    path = os.fspath(value)
-    if not isinstance(path, str) or not os.path.isfile(path):
-        raise ValueError(f"Invalid {label(name)}: no such file: {path!r}")
-    return path
-
-
-def _check_tenant(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+def check_stream_fields(shown: str, value: object) -> tuple[str, ...]:
+    """Field names (a sequence, or one comma-separated string)."""
+    if isinstance(value, str):
+        value = [s.strip() for s in value.split(",") if s.strip()]
+    if not isinstance(value, (list, tuple)):
         raise TypeError(
-            f"Invalid {label(name)}: it should be an integer 0..{_UINT32_MAX}, "
-            f"not {_type_name(value)}: {value!r}"
+            f"Invalid {shown}: it should be a sequence of field names, not {_type_name(value)}"
         )
-    if not 0 <= value <= _UINT32_MAX:
-        raise ValueError(f"Invalid {label(name)}: it should be in 0..{_UINT32_MAX}, not: {value!r}")
-    return value
+    streams = tuple(_field_name(shown, s) for s in value)
+    for s in streams:
+        # The list travels comma-separated, and the server answers every request with 400
+        # when a name holds "=" or "}" (it cannot build the stream's text from it).
+        if any(char in s for char in ",=}"):
+            raise ValueError(f"Invalid {shown}: a name cannot contain ',', '=' or '}}': {s!r}")
+    return streams
 
 
-def _check_headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise TypeError(
-            f"Invalid {label('headers')}: it should be a mapping of str to str, not {_type_name(headers)}"
-        )
-    checked: dict[str, str] = {}
-    for key, value in headers.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(
-                f"Invalid {label('headers')}: names and values should be strings, not {key!r}: {_type_name(value)}"
-            )
-        if key.lower() in _OWNED_HEADERS:
-            raise ValueError(
-                f"Invalid {label('headers')}: {key!r} is set by the sink itself and cannot be overridden"
-            )
-        if any(c in key + value for c in "\r\n\0"):
-            raise ValueError(f"Invalid {label('headers')}: {key!r} contains a line break or NUL")
-        checked[key] = value
-    return checked
-
-
-def _check_fields(fields: object) -> dict[str, Any]:
+def check_fields(shown: str, fields: object) -> dict[str, Any]:
+    """A mapping of field names to str/int/float/bool (None: no fields)."""
     if fields is None:
         return {}
     if not isinstance(fields, Mapping):
         raise TypeError(
-            f"Invalid {label('fields')}: it should be a mapping of str to values, not {_type_name(fields)}"
+            f"Invalid {shown}: it should be a mapping of str to values, not {_type_name(fields)}"
         )
     checked: dict[str, Any] = {}
     for key, value in fields.items():
-        _check_field_name("fields", key)
+        _field_name(shown, key)
         if not isinstance(value, (str, int, float, bool)):
             raise TypeError(
-                f"Invalid {label('fields')}: value of {key!r} should be str, int, float or bool, "
+                f"Invalid {shown}: value of {key!r} should be str, int, float or bool, "
                 f"not {_type_name(value)}"
             )
         checked[key] = value
     return checked
 
 
-def _check_str(name: str, value: object, default: str) -> str:
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise TypeError(
-            f"Invalid {label(name)}: it should be a string, not {_type_name(value)}: {value!r}"
-        )
-    if not value:
-        raise ValueError(f"Invalid {label(name)}: it should not be empty")
-    return value
+def text_or(default: Callable[[], str]) -> Check:
+    """A non-empty string; None gives ``default()``."""
 
-
-def build_settings(
-    url: object,
-    *,
-    stream_fields: object,
-    fields: object,
-    service: object,
-    host: object,
-    batch_size: object,
-    batch_bytes: object,
-    flush_interval: object,
-    buffer_size: object,
-    buffer_bytes: object,
-    overflow: object,
-    block_timeout: object,
-    compression: object,
-    compression_level: object,
-    timeout: object,
-    shutdown_timeout: object,
-    account_id: object,
-    project_id: object,
-    headers: object,
-    auth: object,
-    bearer_token: object,
-    verify: object,
-    ca_certs: object,
-    client_cert: object,
-    client_key: object,
-    backoff_base: object,
-    backoff_max: object,
-    retry_max_elapsed: object,
-    warn_interval: object,
-    spool_dir: object,
-    spool_max_bytes: object,
-    spool_fsync: object,
-    spool_threshold: object,
-) -> Settings:
-    """Validate every argument of ``VLogsSink`` and return the frozen settings."""
-    urls: Sequence[object]
-    if isinstance(url, (list, tuple)):
-        if not url:
-            raise ValueError(f"Invalid {label('url')}: the list of URLs is empty")
-        urls = url
-    else:
-        urls = [url]
-    endpoints = tuple(parse_endpoint(u) for u in urls)
-    if len({e.base_url for e in endpoints}) != len(endpoints):
-        raise ValueError(f"Invalid {label('url')}: the same URL is listed twice")
-
-    if isinstance(stream_fields, str):
-        stream_fields = [s.strip() for s in stream_fields.split(",") if s.strip()]
-    if not isinstance(stream_fields, (list, tuple)):
-        raise TypeError(
-            f"Invalid {label('stream_fields')}: it should be a sequence of field names, "
-            f"not {_type_name(stream_fields)}"
-        )
-    streams = tuple(_check_field_name("stream_fields", s) for s in stream_fields)
-    for s in streams:
-        # The list travels comma-separated, and the server answers every request with 400
-        # when a name holds "=" or "}" (it cannot build the stream's text from it).
-        if any(char in s for char in ",=}"):
-            raise ValueError(
-                f"Invalid {label('stream_fields')}: a name cannot contain ',', '=' or '}}': {s!r}"
-            )
-
-    batch_size = _integer("batch_size", batch_size, minimum=1)
-    batch_bytes = _integer("batch_bytes", batch_bytes, minimum=1024)
-    flush_interval = _number("flush_interval", flush_interval, positive=True)
-    buffer_size = _integer("buffer_size", buffer_size, minimum=1)
-    buffer_bytes = _integer("buffer_bytes", buffer_bytes, minimum=1024 * 1024)
-    block_timeout = _number("block_timeout", block_timeout, positive=False)
-    timeout = _number("timeout", timeout, positive=True)
-    shutdown_timeout = _number("shutdown_timeout", shutdown_timeout, positive=False)
-    backoff_base = _number("backoff_base", backoff_base, positive=True)
-    backoff_max = _number("backoff_max", backoff_max, positive=True)
-    warn_interval = _number("warn_interval", warn_interval, positive=False)
-    max_elapsed = None
-    if retry_max_elapsed is not None:
-        max_elapsed = _number("retry_max_elapsed", retry_max_elapsed, positive=True)
-    if batch_size > buffer_size:
-        raise ValueError(
-            f"Invalid {label('batch_size')}: it should not exceed buffer_size ({buffer_size}), not: {batch_size}"
-        )
-    directory = None
-    if spool_dir is not None:
-        if not isinstance(spool_dir, (str, os.PathLike)):
+    def check(shown: str, value: object) -> str:
+        if value is None:
+            return default()
+        if not isinstance(value, str):
             raise TypeError(
-                f"Invalid {label('spool_dir')}: it should be a directory path, not {_type_name(spool_dir)}"
+                f"Invalid {shown}: it should be a string, not {_type_name(value)}: {value!r}"
             )
-        directory = os.fspath(spool_dir)
-        if not isinstance(directory, str) or not directory:
-            raise ValueError(
-                f"Invalid {label('spool_dir')}: it should be a non-empty path, not: {directory!r}"
-            )
-    spool_max = _integer("spool_max_bytes", spool_max_bytes, minimum=64 * 1024)
-    if spool_fsync not in FSYNC_POLICIES:
-        raise ValueError(
-            f"Invalid {label('spool_fsync')}: it should be one of {list(FSYNC_POLICIES)}, not: {spool_fsync!r}"
-        )
-    threshold = batch_size
-    if spool_threshold is not None:
-        threshold = _integer("spool_threshold", spool_threshold, minimum=1)
-    if backoff_max < backoff_base:
-        raise ValueError(
-            f"Invalid {label('backoff_max')}: it should be >= backoff_base ({backoff_base:g}), not: {backoff_max:g}"
-        )
+        if not value:
+            raise ValueError(f"Invalid {shown}: it should not be empty")
+        return value
 
-    if overflow not in OVERFLOW_POLICIES:
-        raise ValueError(
-            f"Invalid {label('overflow')}: it should be one of {list(OVERFLOW_POLICIES)}, not: {overflow!r}"
-        )
-    if compression is None:
-        compression = "none"
-    if compression not in COMPRESSIONS:
-        raise ValueError(
-            f"Invalid {label('compression')}: it should be one of {list(COMPRESSIONS)}, not: {compression!r}"
-        )
-    if compression == "zstd":
+    return check
+
+
+def check_compression(shown: str, value: object) -> str:
+    """One of COMPRESSIONS (None means "none"); zstd needs its extra."""
+    codec: str = one_of(COMPRESSIONS)(shown, "none" if value is None else value)
+    if codec == "zstd":
         try:
             import zstandard  # noqa: F401 - optional extra, checked only when asked for
         except ImportError:
             raise ValueError(
-                f"Invalid {label('compression')}: 'zstd' needs the optional extra: pip install 'loguru-vlogs[zstd]'"
+                f"Invalid {shown}: 'zstd' needs the optional extra: pip install 'loguru-vlogs[zstd]'"
             ) from None
-    codec = str(compression)
-    if compression_level is None:
-        level = _DEFAULT_LEVELS[codec]
-    else:
-        if isinstance(compression_level, bool) or not isinstance(compression_level, int):
-            raise TypeError(
-                f"Invalid {label('compression_level')}: it should be an integer, not {_type_name(compression_level)}"
-            )
-        low, high = _LEVEL_RANGES[codec]
-        if not low <= compression_level <= high:
-            raise ValueError(
-                f"Invalid {label('compression_level')}: for {compression!r} it should be in {low}..{high}, "
-                f"not: {compression_level}"
-            )
-        level = compression_level
+    return codec
 
-    extra_headers = _check_headers(headers)
+
+def check_level(shown: str, value: object) -> int | None:
+    """An integer or None; its range depends on the compression (see :func:`settle`)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"Invalid {shown}: it should be an integer, not {_type_name(value)}")
+    return value
+
+
+def check_tenant(shown: str, value: object) -> int | None:
+    """A uint32 (digits accepted) or None."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"Invalid {shown}: it should be an integer 0..{_UINT32_MAX}, "
+            f"not {_type_name(value)}: {value!r}"
+        )
+    if not 0 <= value <= _UINT32_MAX:
+        raise ValueError(f"Invalid {shown}: it should be in 0..{_UINT32_MAX}, not: {value!r}")
+    return value
+
+
+def check_headers(shown: str, headers: object) -> dict[str, str]:
+    """A mapping of str to str, without the headers the sink owns (None: no headers)."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise TypeError(
+            f"Invalid {shown}: it should be a mapping of str to str, not {_type_name(headers)}"
+        )
+    checked: dict[str, str] = {}
+    for key, value in headers.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(
+                f"Invalid {shown}: names and values should be strings, not {key!r}: {_type_name(value)}"
+            )
+        if key.lower() in _OWNED_HEADERS:
+            raise ValueError(
+                f"Invalid {shown}: {key!r} is set by the sink itself and cannot be overridden"
+            )
+        if any(c in key + value for c in "\r\n\0"):
+            raise ValueError(f"Invalid {shown}: {key!r} contains a line break or NUL")
+        checked[key] = value
+    return checked
+
+
+def check_auth(shown: str, value: object) -> tuple[str, str] | None:
+    """A ``(username, password)`` pair of strings, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"Invalid {shown}: it should be a (username, password) tuple of strings")
+    user, password = value
+    if not isinstance(user, str) or not isinstance(password, str):
+        raise TypeError(f"Invalid {shown}: it should be a (username, password) tuple of strings")
+    return (user, password)
+
+
+def check_token(shown: str, value: object) -> str | None:
+    """A non-empty string, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"Invalid {shown}: it should be a non-empty string")
+    return value
+
+
+def check_file(shown: str, value: object) -> str | None:
+    """The path of an existing file (str or os.PathLike), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"Invalid {shown}: it should be a file path, not {_type_name(value)}")
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.isfile(path):
+        raise ValueError(f"Invalid {shown}: no such file: {path!r}")
+    return path
+
+
+def check_directory(shown: str, value: object) -> str | None:
+    """A non-empty directory path (str or os.PathLike; need not exist yet), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"Invalid {shown}: it should be a directory path, not {_type_name(value)}")
+    directory = os.fspath(value)
+    if not isinstance(directory, str) or not directory:
+        raise ValueError(f"Invalid {shown}: it should be a non-empty path, not: {directory!r}")
+    return directory
+
+
+def settle(values: Mapping[str, Any]) -> Settings:
+    """The settings from every option's checked value (``values``): the checks that involve
+    several options, and the values one option derives from another."""
+    if values["batch_size"] > values["buffer_size"]:
+        raise ValueError(
+            f"Invalid {label('batch_size')}: it should not exceed buffer_size "
+            f"({values['buffer_size']}), not: {values['batch_size']}"
+        )
+    if values["backoff_max"] < values["backoff_base"]:
+        raise ValueError(
+            f"Invalid {label('backoff_max')}: it should be >= backoff_base "
+            f"({values['backoff_base']:g}), not: {values['backoff_max']:g}"
+        )
+    codec = values["compression"]
+    level = values["compression_level"]
+    if level is None:
+        level = _DEFAULT_LEVELS[codec]
+    low, high = _LEVEL_RANGES[codec]
+    if not low <= level <= high:
+        raise ValueError(
+            f"Invalid {label('compression_level')}: for {codec!r} it should be in {low}..{high}, "
+            f"not: {level}"
+        )
+    auth, token = values["auth"], values["bearer_token"]
+    if auth is not None and token is not None:
+        raise ValueError(
+            f"Invalid {label('bearer_token')}: give either auth or bearer_token, not both"
+        )
     auth_header = None
     if auth is not None:
-        if (
-            not isinstance(auth, (tuple, list))
-            or len(auth) != 2
-            or not all(isinstance(a, str) for a in auth)
-        ):
-            raise TypeError(
-                f"Invalid {label('auth')}: it should be a (username, password) tuple of strings"
-            )
-        auth_header = _basic(auth[0], auth[1])
-    if bearer_token is not None:
-        if not isinstance(bearer_token, str) or not bearer_token:
-            raise TypeError(f"Invalid {label('bearer_token')}: it should be a non-empty string")
-        if auth_header is not None:
-            raise ValueError(
-                f"Invalid {label('bearer_token')}: give either auth or bearer_token, not both"
-            )
-        auth_header = f"Bearer {bearer_token}"
-    if any(e.basic_auth for e in endpoints) and auth_header is not None:
+        auth_header = basic_auth_header(*auth)
+    elif token is not None:
+        auth_header = f"Bearer {token}"
+    endpoints: tuple[Endpoint, ...] = values["url"]
+    if auth_header is not None and any(e.basic_auth for e in endpoints):
         raise ValueError(
             f"Invalid {label('url')}: it carries credentials and auth/bearer_token is given too; give one"
         )
-    if auth_header is not None and "authorization" in {k.lower() for k in extra_headers}:
+    if auth_header is not None and "authorization" in {k.lower() for k in values["headers"]}:
         raise ValueError(
             f"Invalid {label('headers')}: 'Authorization' conflicts with auth/bearer_token"
         )
-
-    if not isinstance(verify, bool):
-        raise TypeError(
-            f"Invalid {label('verify')}: it should be True or False, not {_type_name(verify)}"
-        )
-    cert = _check_path("client_cert", client_cert)
-    key = _check_path("client_key", client_key)
-    if key is not None and cert is None:
+    if values["client_key"] is not None and values["client_cert"] is None:
         raise ValueError(f"Invalid {label('client_key')}: it needs client_cert too")
-
-    static = _check_fields(fields)
-    service_name = _check_str("service", service, default_service())
-    host_name = _check_str("host", host, socket.gethostname() or "localhost")
+    window = values["time_window"]
     return Settings(
         endpoints=endpoints,
-        stream_fields=streams,
-        fields=static,
-        service=service_name,
-        host=host_name,
-        batch_size=batch_size,
-        batch_bytes=batch_bytes,
-        flush_interval=flush_interval,
-        buffer_size=buffer_size,
-        buffer_bytes=buffer_bytes,
-        overflow=overflow,  # type: ignore[arg-type]
-        block_timeout=block_timeout,
-        compression=codec,  # type: ignore[arg-type]
+        stream_fields=values["stream_fields"],
+        fields=values["fields"],
+        service=values["service"],
+        host=values["host"],
+        batch_size=values["batch_size"],
+        batch_bytes=values["batch_bytes"],
+        flush_interval=values["flush_interval"],
+        buffer_size=values["buffer_size"],
+        buffer_bytes=values["buffer_bytes"],
+        overflow=values["overflow"],
+        block_timeout=values["block_timeout"],
+        compression=codec,
         compression_level=level,
-        timeout=timeout,
-        shutdown_timeout=shutdown_timeout,
-        account_id=_check_tenant("account_id", account_id),
-        project_id=_check_tenant("project_id", project_id),
-        headers=extra_headers,
+        timeout=values["timeout"],
+        shutdown_timeout=values["shutdown_timeout"],
+        account_id=values["account_id"],
+        project_id=values["project_id"],
+        headers=values["headers"],
         auth_header=auth_header,
-        verify=verify,
-        ca_certs=_check_path("ca_certs", ca_certs),
-        client_cert=cert,
-        client_key=key,
-        backoff_base=backoff_base,
-        backoff_max=backoff_max,
-        retry_max_elapsed=max_elapsed,
-        warn_interval=warn_interval,
-        spool_dir=directory,
-        spool_max_bytes=spool_max,
-        spool_fsync=str(spool_fsync),
-        spool_threshold=threshold,
+        verify=values["verify"],
+        ca_certs=values["ca_certs"],
+        client_cert=values["client_cert"],
+        client_key=values["client_key"],
+        backoff_base=values["backoff_base"],
+        backoff_max=values["backoff_max"],
+        retry_max_elapsed=values["retry_max_elapsed"],
+        warn_interval=values["warn_interval"],
+        spool_dir=values["spool_dir"],
+        spool_max_bytes=values["spool_max_bytes"],
+        spool_fsync=values["spool_fsync"],
+        spool_threshold=(
+            values["batch_size"] if values["spool_threshold"] is None else values["spool_threshold"]
+        ),
+        max_message_bytes=values["max_message_bytes"],
+        time_window=None if window is None else (float(window[0]), float(window[1])),
     )
 
 

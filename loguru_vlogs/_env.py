@@ -138,12 +138,14 @@ def sink_from_env(
     environ: Mapping[str, str] | None = None,
     *,
     only: Collection[str] | None = None,
+    shown: Mapping[str, str] | None = None,
 ) -> Any:
     """``factory(**kwargs)`` from the environment and ``overrides`` (explicit arguments win).
 
-    A validation error about an argument that came from the environment is raised again
-    under the variable's name: ``Invalid VLOGS_BATCH_SIZE: it should be >= 1, not: 0``.
-    ``only``: take just these arguments from the environment.
+    A validation error about an argument that came from the environment names the variable:
+    ``Invalid VLOGS_BATCH_SIZE: it should be >= 1, not: 0``. ``only``: take just these
+    arguments from the environment. ``shown``: how errors name some overrides (a command
+    line's flags).
     """
     env = os.environ if environ is None else environ
     for name, meant in unknown_variables(env).items():
@@ -155,5 +157,5 @@ def sink_from_env(
         if a not in overrides and (only is None or a in only)
     }
     # Validation names an argument that came from the environment after its variable.
-    with naming(from_env):
+    with naming({**from_env, **(shown or {})}):
         return factory(**kwargs)

@@ -1,7 +1,7 @@
 """The server's limits and fitting a line inside them: sizes, cuts, key names.
 
-A line is measured field by field (:func:`_measure`); when it is too long the biggest texts
-are cut to a common cap (:func:`_water_level`, :func:`_cut_to`) and each cut text ends with a
+A line is measured field by field (:func:`measure`); when it is too long the biggest texts
+are cut to a common cap (:func:`water_level`, :func:`cut_to`) and each cut text ends with a
 marker saying how many bytes were removed. Keys are made acceptable to the server here too:
 control characters escaped, long keys shortened with a hash, clashes numbered.
 """
@@ -15,7 +15,7 @@ from typing import Final
 
 import orjson
 
-from ._text import _utf8_len
+from ._text import utf8_len
 
 #: Longest line (bytes, without the newline) the encoder produces. The server drops lines of
 #: 256 KiB or more; 1 KiB of margin covers the newline and anything a proxy adds.
@@ -40,6 +40,39 @@ MAX_KEY_BYTES: Final = 128
 DEFAULT_TIME_WINDOW: Final = (7 * 86400.0, 2 * 86400.0)
 
 
+def check_max_message_bytes(
+    shown: str, value: object, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> int | None:
+    """None, or an int from 256 to ``max_line_bytes`` (``shown``: the name errors give it)."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"Invalid {shown}: it should be an int, not: {type(value).__name__}")
+    if not 256 <= value <= max_line_bytes:
+        raise ValueError(
+            f"Invalid {shown}: it should be between 256 and {max_line_bytes}, not: {value}"
+        )
+    return value
+
+
+def check_time_window(shown: str, value: object) -> tuple[float, float] | None:
+    """None, or a ``(max_age, max_future)`` tuple of non-negative seconds, as floats."""
+    if value is None:
+        return None
+    if not (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in value
+        )
+    ):
+        raise ValueError(
+            f"Invalid {shown}: it should be None or a (max_age, max_future) tuple of "
+            f"non-negative seconds, not: {value!r}"
+        )
+    return (float(value[0]), float(value[1]))
+
+
 def name_budget(max_fields: int) -> int:
     """Most distinct field names one encoder ever sends (built-in and static ones included).
 
@@ -51,14 +84,14 @@ def name_budget(max_fields: int) -> int:
 
 
 #: Bytes (JSON, quotes included) of the longest cut marker: a value this short is never cut.
-_MIN_CUT: Final = 40
+MIN_CUT: Final = 40
 _EMPTY_KEY: Final = "(empty)"
 
-_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_NAMES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-class _Field:
+class Field:
     """One output field.
 
     tier -1: conditional (omitted while None); 0: never cut; 1: message-like (``_msg``,
@@ -81,11 +114,11 @@ class _Plan:
     def __init__(self) -> None:
         self.fixed = 1  # "{" + "}" - the comma after the last field
         self.cost: dict[int, int] = {}
-        self.tier_a: list[tuple[_Field, int]] = []
-        self.tier_b: list[tuple[_Field, int]] = []
+        self.tier_a: list[tuple[Field, int]] = []
+        self.tier_b: list[tuple[Field, int]] = []
 
 
-def _measure(fields: list[_Field]) -> _Plan:
+def measure(fields: list[Field]) -> _Plan:
     plan = _Plan()
     for field in fields:
         value = field.value
@@ -95,9 +128,9 @@ def _measure(fields: list[_Field]) -> _Plan:
         if field.tier > 0 and isinstance(value, str):
             # A string longer than any line is cut anyway: no need to measure it exactly.
             size = len(value) + 2 if len(value) >= 256 * 1024 else _json_len(value)
-            if size > _MIN_CUT:
-                plan.fixed += key_cost + _MIN_CUT
-                plan.cost[id(field)] = key_cost + _MIN_CUT
+            if size > MIN_CUT:
+                plan.fixed += key_cost + MIN_CUT
+                plan.cost[id(field)] = key_cost + MIN_CUT
                 (plan.tier_a if field.tier == 1 else plan.tier_b).append((field, size))
                 continue
         else:
@@ -107,18 +140,18 @@ def _measure(fields: list[_Field]) -> _Plan:
     return plan
 
 
-def _water_level(sizes: list[int], share: int) -> int:
-    """The largest cap C with sum(min(size, C) - _MIN_CUT) <= share: cut values above C."""
+def water_level(sizes: list[int], share: int) -> int:
+    """The largest cap C with sum(min(size, C) - MIN_CUT) <= share: cut values above C."""
     if not sizes:
         return 0
     top = max(sizes)
 
     def used(cap: int) -> int:
-        return sum(min(size, cap) - _MIN_CUT for size in sizes)
+        return sum(min(size, cap) - MIN_CUT for size in sizes)
 
     if used(top) <= share:
         return top
-    low, high = _MIN_CUT, top
+    low, high = MIN_CUT, top
     while low < high:
         mid = (low + high + 1) // 2
         if used(mid) <= share:
@@ -128,11 +161,11 @@ def _water_level(sizes: list[int], share: int) -> int:
     return low
 
 
-def _marker(removed: int) -> str:
+def marker(removed: int) -> str:
     return f"…[truncated {removed} bytes]"
 
 
-def _cut_to(text: str, size: int, limit: int, *, json: bool = False) -> str:
+def cut_to(text: str, size: int, limit: int, *, json: bool = False) -> str:
     """``text`` (``size`` UTF-8 bytes) cut to ``limit`` bytes, marker included.
 
     With ``json`` the limit is on the JSON-escaped bytes (quotes excluded). The marker says how
@@ -143,26 +176,26 @@ def _cut_to(text: str, size: int, limit: int, *, json: bool = False) -> str:
             return text
     elif size <= limit:
         return text
-    keep = max(0, min(len(text), limit - len(_marker(size))))
+    keep = max(0, min(len(text), limit - len(marker(size))))
     while True:
         head = text[:keep]
-        candidate = head + _marker(size - _utf8_len(head))
+        candidate = head + marker(size - utf8_len(head))
         length = _json_len(candidate) - 2 if json else len(candidate.encode("utf-8"))
         if length <= limit or keep == 0:
             return candidate
         keep = max(0, keep - (length - limit))
 
 
-def _size_lower_bound(fields: list[_Field]) -> int:
+def size_lower_bound(fields: list[Field]) -> int:
     """At most the JSON size of the line: keys and string values count one byte a character."""
     return sum(len(f.key) + (len(f.value) if isinstance(f.value, str) else 1) + 4 for f in fields)
 
 
-def _assemble(fields: list[_Field]) -> bytes:
+def assemble(fields: list[Field]) -> bytes:
     return orjson.dumps({f.key: f.value for f in fields if f.tier >= 0 or f.value is not None})
 
 
-def _claim(path: str, taken: set[str], reasons: set[str]) -> str:
+def claim(path: str, taken: set[str], reasons: set[str]) -> str:
     """The final unique key of ``path``: shortened over 128 bytes, then "~2", "~3"... on clash."""
     candidate = path
     number = 1
@@ -188,7 +221,7 @@ def _shorten(key: str) -> str:
     return raw[: MAX_KEY_BYTES - 9].decode("utf-8", "ignore") + "~" + digest
 
 
-def _unique(name: str, existing: Mapping[str, object]) -> str:
+def unique(name: str, existing: Mapping[str, object]) -> str:
     candidate = name
     number = 1
     while candidate in existing:
@@ -197,13 +230,13 @@ def _unique(name: str, existing: Mapping[str, object]) -> str:
     return candidate
 
 
-def _sanitize_component(name: str) -> tuple[str, bool]:
+def sanitize_component(name: str) -> tuple[str, bool]:
     """A key as a field-name part: control characters escaped, the empty key named."""
     if not name:
         return _EMPTY_KEY, True
-    if _CONTROL_RE.search(name) is None:
+    if CONTROL_RE.search(name) is None:
         return name, False
-    return _CONTROL_RE.sub(_escape_control, name), True
+    return CONTROL_RE.sub(_escape_control, name), True
 
 
 def _escape_control(match: re.Match[str]) -> str:

@@ -1,17 +1,45 @@
-"""Every option of the sink, once: name, default, unit, meaning, ``VLOGS_*`` variable and its
-form, command-line flag.
+"""Every option of the sink, once: name, default, unit, meaning, check, ``VLOGS_*`` variable
+and its form, command-line flag.
 
 ``VLogsSink.__init__`` spells the same names and defaults out (for type checkers and
 readers); ``tests/test_options.py`` holds it to this table, and the option tables of
 docs/options.md and docs/configuration.md are rendered from it (:func:`options_table`,
-:func:`variables_table`; ``python -m loguru_vlogs._options`` prints both). Validation lives
-in ``_config`` (each check names the argument); the environment is read in ``_env``.
+:func:`variables_table`; ``python -m loguru_vlogs._options`` prints both). Validation
+is the table's ``check`` column (functions of ``_config``) and :func:`build_settings` applies
+it; the environment is read in ``_env``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._config import (
+    OVERFLOW_POLICIES,
+    Check,
+    Settings,
+    check_auth,
+    check_bool,
+    check_compression,
+    check_directory,
+    check_fields,
+    check_file,
+    check_headers,
+    check_level,
+    check_stream_fields,
+    check_tenant,
+    check_token,
+    check_urls,
+    default_host,
+    default_service,
+    integer,
+    label,
+    number,
+    one_of,
+    optional,
+    settle,
+    text_or,
+)
+from ._limits import check_max_message_bytes, check_time_window
 from ._parse import (
     Parser,
     parse_boolean,
@@ -26,6 +54,7 @@ from ._parse import (
     parse_time_window,
     parse_urls,
 )
+from ._spool import FSYNC_POLICIES
 
 #: ``PREFIX + NAME`` is an option's variable.
 PREFIX = "VLOGS_"
@@ -53,6 +82,9 @@ class Option:
     unit: str
     #: what it does (Markdown, one paragraph)
     meaning: str
+    #: ``check(shown, value) -> value kept``: the option's own validation (the checks that
+    #: involve several options are in :func:`._config.settle`)
+    check: Check
     #: reads the text of its ``VLOGS_*`` variable; None for ``auth`` (two variables)
     parse: Parser | None = None
     #: the form of that text, for docs/configuration.md
@@ -70,6 +102,7 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option(
         "url",
+        check=check_urls,
         default=REQUIRED,
         default_text="required",
         unit="URL or list of URLs",
@@ -86,6 +119,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "stream_fields",
+        check=check_stream_fields,
         default=("service", "host"),
         default_text='`("service", "host")`',
         unit="field names",
@@ -99,6 +133,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "fields",
+        check=check_fields,
         default=None,
         default_text="`None`",
         unit="mapping",
@@ -111,6 +146,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "service",
+        check=text_or(default_service),
         default=None,
         default_text="program name",
         unit="string",
@@ -121,6 +157,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "host",
+        check=text_or(default_host),
         default=None,
         default_text="`socket.gethostname()`",
         unit="string",
@@ -130,6 +167,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "batch_size",
+        check=integer(minimum=1),
         default=1000,
         default_text="`1000`",
         unit="records",
@@ -139,6 +177,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "batch_bytes",
+        check=integer(minimum=1024),
         default=1048576,
         default_text="`1048576` (1 MiB)",
         unit="bytes (uncompressed)",
@@ -148,6 +187,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "flush_interval",
+        check=number(positive=True),
         default=1.0,
         default_text="`1.0`",
         unit="seconds",
@@ -157,6 +197,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "buffer_size",
+        check=integer(minimum=1),
         default=100000,
         default_text="`100000`",
         unit="records",
@@ -166,6 +207,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "buffer_bytes",
+        check=integer(minimum=1024 * 1024),
         default=67108864,
         default_text="`67108864` (64 MiB)",
         unit="bytes",
@@ -175,6 +217,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "overflow",
+        check=one_of(OVERFLOW_POLICIES),
         default="drop_oldest",
         default_text='`"drop_oldest"`',
         unit="—",
@@ -189,6 +232,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "block_timeout",
+        check=number(positive=False),
         default=1.0,
         default_text="`1.0`",
         unit="seconds",
@@ -198,6 +242,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "compression",
+        check=check_compression,
         default="gzip",
         default_text='`"gzip"`',
         unit="—",
@@ -207,6 +252,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "compression_level",
+        check=check_level,
         default=None,
         default_text="gzip `1`, zstd `3`",
         unit="level",
@@ -219,6 +265,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "timeout",
+        check=number(positive=True),
         default=5.0,
         default_text="`5.0`",
         unit="seconds",
@@ -232,6 +279,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "shutdown_timeout",
+        check=number(positive=False),
         default=5.0,
         default_text="`5.0`",
         unit="seconds",
@@ -244,6 +292,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "account_id",
+        check=check_tenant,
         default=None,
         default_text="`None`",
         unit="uint32",
@@ -254,6 +303,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "project_id",
+        check=check_tenant,
         default=None,
         default_text="`None`",
         unit="uint32",
@@ -264,6 +314,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "headers",
+        check=check_headers,
         default=None,
         default_text="`None`",
         unit="mapping str→str",
@@ -276,6 +327,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "auth",
+        check=check_auth,
         default=None,
         default_text="`None`",
         unit="`(user, password)`",
@@ -284,6 +336,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "bearer_token",
+        check=check_token,
         default=None,
         default_text="`None`",
         unit="string",
@@ -294,6 +347,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "verify",
+        check=check_bool,
         default=True,
         default_text="`True`",
         unit="bool",
@@ -304,6 +358,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "ca_certs",
+        check=check_file,
         default=None,
         default_text="`None`",
         unit="file path",
@@ -314,6 +369,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "client_cert",
+        check=check_file,
         default=None,
         default_text="`None`",
         unit="file path",
@@ -323,6 +379,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "client_key",
+        check=check_file,
         default=None,
         default_text="`None`",
         unit="file path",
@@ -332,6 +389,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "backoff_base",
+        check=number(positive=True),
         default=0.5,
         default_text="`0.5`",
         unit="seconds",
@@ -345,6 +403,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "backoff_max",
+        check=number(positive=True),
         default=30.0,
         default_text="`30.0`",
         unit="seconds",
@@ -354,6 +413,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "retry_max_elapsed",
+        check=optional(number(positive=True)),
         default=None,
         default_text="`None`",
         unit="seconds",
@@ -367,6 +427,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "warn_interval",
+        check=number(positive=False),
         default=10.0,
         default_text="`10.0`",
         unit="seconds",
@@ -376,6 +437,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "spool_dir",
+        check=check_directory,
         default=None,
         default_text="`None`",
         unit="directory",
@@ -389,6 +451,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "spool_max_bytes",
+        check=integer(minimum=64 * 1024),
         default=1073741824,
         default_text="`1073741824` (1 GiB)",
         unit="bytes",
@@ -401,6 +464,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "spool_fsync",
+        check=one_of(FSYNC_POLICIES),
         default="batch",
         default_text='`"batch"`',
         unit="—",
@@ -413,6 +477,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "spool_threshold",
+        check=optional(integer(minimum=1)),
         default=None,
         default_text="`batch_size`",
         unit="records",
@@ -425,6 +490,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "max_message_bytes",
+        check=check_max_message_bytes,
         default=None,
         default_text="`None`",
         unit="bytes",
@@ -438,6 +504,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "time_window",
+        check=check_time_window,
         default=(604800.0, 172800.0),
         default_text="`(604800.0, 172800.0)`",
         unit="seconds",
@@ -454,6 +521,19 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def build_settings(url: object = REQUIRED, **kwargs: object) -> Settings:
+    """Check every option (each by the table's check, then those that involve several) and
+    return the frozen settings; an option not given takes the table's default."""
+    if url is REQUIRED:
+        raise TypeError("Invalid url: it is required (the server's base URL)")
+    unknown = set(kwargs) - BY_NAME.keys()
+    if unknown:
+        raise TypeError(f"unknown options: {sorted(unknown)}")
+    given = {"url": url, **kwargs}
+    values = {o.name: o.check(label(o.name), given.get(o.name, o.default)) for o in OPTIONS}
+    return settle(values)
 
 
 def options_table() -> str:

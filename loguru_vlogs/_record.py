@@ -26,36 +26,38 @@ from typing import Any, Final, cast
 import orjson
 
 from ._limits import (
-    _CONTROL_RE,
-    _MIN_CUT,
+    CONTROL_RE,
     DEFAULT_MAX_FIELDS,
     DEFAULT_MAX_LINE_BYTES,
     DEFAULT_TIME_WINDOW,
     MAX_KEY_BYTES,
-    _assemble,
-    _claim,
-    _cut_to,
-    _Field,
-    _measure,
-    _sanitize_component,
-    _size_lower_bound,
-    _water_level,
+    MIN_CUT,
+    Field,
+    assemble,
+    check_max_message_bytes,
+    check_time_window,
+    claim,
+    cut_to,
+    measure,
     name_budget,
+    sanitize_component,
+    size_lower_bound,
+    water_level,
 )
-from ._text import _qualname, _repair, _repair_if_needed, _safe_text, _utf8_len
+from ._text import qualname, repair, repair_if_needed, safe_text, utf8_len
 from ._traceback import (
-    _format_traceback,
-    _traceback_from_text,
-    _value_from_traceback,
+    format_traceback,
+    traceback_from_text,
+    value_from_traceback,
 )
 from ._values import (
-    _MAX_DEPTH,
-    _NODES_PER_RECORD,
-    _NODES_PER_VALUE,
-    _Ctx,
-    _json_default,
-    _snapshot_items,
-    _ValueRenderer,
+    MAX_DEPTH,
+    NODES_PER_RECORD,
+    NODES_PER_VALUE,
+    Ctx,
+    ValueRenderer,
+    json_default,
+    snapshot_items,
 )
 
 __all__ = [
@@ -163,7 +165,7 @@ def _plain_items(items: list[Any] | tuple[Any, ...]) -> bool:
     return True
 
 
-class RecordEncoder(_ValueRenderer):
+class RecordEncoder(ValueRenderer):
     """Turns loguru records into VictoriaLogs JSON lines (bytes, no newline). Never raises."""
 
     def __init__(
@@ -184,20 +186,8 @@ class RecordEncoder(_ValueRenderer):
 
         _check_int(label("max_line_bytes"), max_line_bytes, _MIN_LINE_BYTES, 256 * 1024 - 1)
         _check_int(label("max_fields"), max_fields, _MIN_FIELDS, 1000)
-        if max_message_bytes is not None:
-            _check_int(label("max_message_bytes"), max_message_bytes, 256, max_line_bytes)
-        if time_window is not None and not (
-            isinstance(time_window, tuple)
-            and len(time_window) == 2
-            and all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12
-                for x in time_window
-            )
-        ):
-            raise ValueError(
-                f"Invalid {label('time_window')}: it should be None or a (max_age, max_future) tuple of "
-                f"non-negative seconds, not: {time_window!r}"
-            )
+        check_max_message_bytes(label("max_message_bytes"), max_message_bytes, max_line_bytes)
+        window = check_time_window(label("time_window"), time_window)
         if not isinstance(static_fields, Mapping):
             raise TypeError(
                 f"Invalid {label('static_fields')}: it should be a mapping of str to values, not: "
@@ -208,11 +198,11 @@ class RecordEncoder(_ValueRenderer):
         self._max_line = max_line_bytes
         self._max_fields = max_fields
         self._max_message = max_message_bytes
-        self._window = (float(time_window[0]), float(time_window[1])) if time_window else None
+        self._window = window
 
         builtin_paths = frozenset(BUILTIN_FIELDS)
-        ctx = _Ctx(set(), max_line_bytes, _MAX_DEPTH)
-        statics: list[_Field] = []
+        ctx = Ctx(set(), max_line_bytes, MAX_DEPTH)
+        statics: list[Field] = []
         for key, value in static_fields.items():
             _check_static_key(key, builtin_paths, label("static_fields"))
             self._flatten(key, value, 1, ctx, statics)
@@ -274,7 +264,7 @@ class RecordEncoder(_ValueRenderer):
 
     def encode(self, record: Mapping[str, Any], text: str | None = None) -> bytes:
         """Return one JSON object (UTF-8 bytes, no newline) inside every server limit."""
-        exc_fields: list[_Field] | None = None
+        exc_fields: list[Field] | None = None
         try:
             if record["exception"] is not None:
                 exc_fields = _exception_fields(record, text)
@@ -286,7 +276,7 @@ class RecordEncoder(_ValueRenderer):
         if exc_fields is None:
             exc_fields = _exception_fields(record, text)
         error: Exception | None = None
-        for max_depth in (_MAX_DEPTH, 8):
+        for max_depth in (MAX_DEPTH, 8):
             try:
                 return self._encode_careful(record, exc_fields, max_depth)
             except RecursionError as exc:  # logged from deep recursion: retry shallower
@@ -299,7 +289,7 @@ class RecordEncoder(_ValueRenderer):
     # ------------------------------------------------------------------ fast path
 
     def _encode_fast(  # noqa: PLR0911 - one flat run of early exits (hot path)
-        self, record: Mapping[str, Any], exc_fields: list[_Field] | None
+        self, record: Mapping[str, Any], exc_fields: list[Field] | None
     ) -> bytes | None:
         msg = record["message"]
         if type(msg) is not str or not msg or len(msg) > self._fast_msg_chars:
@@ -460,7 +450,7 @@ class RecordEncoder(_ValueRenderer):
             size = len(key.encode("utf-8"))
         except UnicodeEncodeError:
             return False
-        return size <= MAX_KEY_BYTES and _CONTROL_RE.search(key) is None
+        return size <= MAX_KEY_BYTES and CONTROL_RE.search(key) is None
 
     def _in_window(self, moment: _dt.datetime, day: bytes) -> bool:
         if self._window is None:  # every time is sent as it is: remember the day for good
@@ -487,32 +477,32 @@ class RecordEncoder(_ValueRenderer):
     # ------------------------------------------------------------------ careful path
 
     def _encode_careful(
-        self, record: Mapping[str, Any], exc_fields: list[_Field] | None, max_depth: int
+        self, record: Mapping[str, Any], exc_fields: list[Field] | None, max_depth: int
     ) -> bytes:
         reasons: set[str] = set()
-        ctx = _Ctx(reasons, 2 * self._max_line, max_depth)
+        ctx = Ctx(reasons, 2 * self._max_line, max_depth)
         get = record.get
 
         raw_msg = get("message")
         msg = raw_msg if type(raw_msg) is str else self._leaf_text(raw_msg, ctx)
         msg = self._clean_str(msg, ctx)
-        msg_field = _Field("_msg", msg, 1)
-        size_field = _Field("message_size", None, -1)
+        msg_field = Field("_msg", msg, 1)
+        size_field = Field("message_size", None, -1)
         sources: dict[int, tuple[str, int]] = {}
         if not msg:
             # The server would store "missing _msg field; see https://docs...".
             msg_field.value = _EMPTY_MESSAGE
             reasons.add("message_empty")
         elif self._max_message is not None and len(msg) * 4 > self._max_message:
-            size = _utf8_len(msg)
+            size = utf8_len(msg)
             if size > self._max_message:
                 sources[id(msg_field)] = (msg, size)
-                msg_field.value = _cut_to(msg, size, self._max_message)
+                msg_field.value = cut_to(msg, size, self._max_message)
                 size_field.value = size
                 reasons.add("message_truncated")
 
         stamp, original = self._time_fields(get("time"), ctx)
-        fields = [msg_field, _Field("_time", stamp)]
+        fields = [msg_field, Field("_time", stamp)]
         level = get("level")
         process = get("process")
         thread = get("thread")
@@ -538,44 +528,44 @@ class RecordEncoder(_ValueRenderer):
         for key, value in builtins:
             # None stays JSON null (the server drops it), exactly as on the fast path.
             rendered = None if value is None else self._leaf(value, 1, ctx)
-            fields.append(_Field(key, rendered, 2 if isinstance(rendered, str) else 0))
+            fields.append(Field(key, rendered, 2 if isinstance(rendered, str) else 0))
         fields.append(size_field)
         if original is not None:
-            fields.append(_Field("original_time", original))
-        tb_size_field = _Field("exception.traceback_size", None, -1)
+            fields.append(Field("original_time", original))
+        tb_size_field = Field("exception.traceback_size", None, -1)
         size_fields = {id(msg_field): size_field}
         if exc_fields is not None:
             for field in exc_fields:
-                copy = _Field(field.key, field.value, field.tier)
+                copy = Field(field.key, field.value, field.tier)
                 fields.append(copy)
                 if field.key == "exception.traceback":
                     size_fields[id(copy)] = tb_size_field
             fields.append(tb_size_field)
-        fields.extend(_Field(f.key, f.value, f.tier) for f in self._statics)
+        fields.extend(Field(f.key, f.value, f.tier) for f in self._statics)
 
         taken = set(self._fixed_paths)
-        extras: list[_Field] = []
+        extras: list[Field] = []
         extra = get("extra")
-        items = _snapshot_items(extra) if isinstance(extra, Mapping) else None
+        items = snapshot_items(extra) if isinstance(extra, Mapping) else None
         if items is None:  # not a mapping (a patch() put something else there)
             items = [] if extra is None else [("extra", extra)]
         for raw_key, raw_value in items:
-            name, changed = _sanitize_component(self._key_text(raw_key, ctx))
+            name, changed = sanitize_component(self._key_text(raw_key, ctx))
             if changed:
                 reasons.add("key_sanitized")
             if name[0] == "_" or name in self._reserved or name.startswith(_RENAME_PREFIX):
                 name = _RENAME_PREFIX + name
                 reasons.add("extra_renamed")
-            ctx.node_limit = min(_NODES_PER_RECORD, ctx.nodes + _NODES_PER_VALUE)
+            ctx.node_limit = min(NODES_PER_RECORD, ctx.nodes + NODES_PER_VALUE)
             start = len(extras)
             self._flatten(name, raw_value, 1, ctx, extras)
             for field in extras[start:]:
-                field.key = _claim(field.key, taken, reasons)
+                field.key = claim(field.key, taken, reasons)
                 if isinstance(field.value, str):
                     field.tier = 2
 
         room = self._max_fields - len(fields)
-        overflow: list[_Field] = []
+        overflow: list[Field] = []
         if len(extras) > room:
             overflow = extras[room - 1 :]
             del extras[room - 1 :]
@@ -598,7 +588,7 @@ class RecordEncoder(_ValueRenderer):
             self.repairs[reason] = self.repairs.get(reason, 0) + 1
         return line
 
-    def _time_fields(self, moment: object, ctx: _Ctx) -> tuple[str, str | None]:
+    def _time_fields(self, moment: object, ctx: Ctx) -> tuple[str, str | None]:
         """``_time`` (RFC 3339, explicit offset, 6 fraction digits) and ``original_time``."""
         reasons = ctx.reasons
         stamp: str | None = None
@@ -614,7 +604,7 @@ class RecordEncoder(_ValueRenderer):
         now = time.time()
         if stamp is None:
             original = self._leaf_text(moment, ctx)
-            original = _cut_to(original, _utf8_len(original), _MAX_ORIGINAL_TIME)
+            original = cut_to(original, utf8_len(original), _MAX_ORIGINAL_TIME)
         elif self._window is None or now - self._window[0] <= seconds <= now + self._window[1]:
             return stamp, None
         else:
@@ -628,34 +618,34 @@ class RecordEncoder(_ValueRenderer):
     def _fit(
         self,
         *,
-        fields: list[_Field],
-        extras: list[_Field],
-        overflow: list[_Field],
-        size_fields: dict[int, _Field],
+        fields: list[Field],
+        extras: list[Field],
+        overflow: list[Field],
+        size_fields: dict[int, Field],
         sources: dict[int, tuple[str, int]],
-        ctx: _Ctx,
+        ctx: Ctx,
     ) -> bytes:
         """Assemble the line; when too long, cut the biggest values first until it fits."""
         limit = self._max_line - _SIZE_FIELDS_RESERVE
         overshoot = 0
-        overflow_field: _Field | None = None
+        overflow_field: Field | None = None
         for _attempt in range(8):
             line_fields = fields + extras
             if overflow:
                 if overflow_field is None:
-                    overflow_field = _Field(_OVERFLOW_KEY, self._overflow_text(overflow, ctx), 2)
+                    overflow_field = Field(_OVERFLOW_KEY, self._overflow_text(overflow, ctx), 2)
                 line_fields.append(overflow_field)
             # Serializing a line that is sure to be too long can cost 100s of ms (1000 values
             # of 100 KB): a lower bound from the string lengths skips that.
-            size = _size_lower_bound(line_fields)
+            size = size_lower_bound(line_fields)
             if size <= self._max_line:
-                line = _assemble(line_fields)
+                line = assemble(line_fields)
                 if len(line) <= self._max_line:
                     return line
                 size = len(line)
             if overshoot:  # a cut pass ran and the line is still long: leave more room
                 limit -= size - self._max_line + 64
-            plan = _measure(line_fields)
+            plan = measure(line_fields)
             deficit = plan.fixed - limit
             if deficit > 0:
                 # Keys and numbers alone do not fit (hundreds of long keys): move extras from
@@ -663,7 +653,7 @@ class RecordEncoder(_ValueRenderer):
                 if not extras:
                     raise ValueError("the built-in fields alone exceed max_line_bytes")
                 freed = 0
-                while extras and freed < deficit + 2 * _MIN_CUT:
+                while extras and freed < deficit + 2 * MIN_CUT:
                     moved = extras.pop()
                     freed += plan.cost.get(id(moved), 0)
                     overflow.insert(0, moved)
@@ -673,13 +663,13 @@ class RecordEncoder(_ValueRenderer):
                 ctx.reasons.add("fields_overflow")
                 continue
             room = limit - plan.fixed
-            need_a = sum(size - _MIN_CUT for _f, size in plan.tier_a)
-            need_b = sum(size - _MIN_CUT for _f, size in plan.tier_b)
+            need_a = sum(size - MIN_CUT for _f, size in plan.tier_a)
+            need_b = sum(size - MIN_CUT for _f, size in plan.tier_b)
             # Message-like text keeps at least half the room when it needs it; either group
             # takes what the other does not need.
             share_a = min(need_a, max(room // 2, room - need_b))
             for group, share in ((plan.tier_a, share_a), (plan.tier_b, room - share_a)):
-                cap = _water_level([size for _f, size in group], share)
+                cap = water_level([size for _f, size in group], share)
                 for field, size in group:
                     if size > cap:
                         self._cut_field(field, cap, size_fields, sources, ctx)
@@ -688,17 +678,17 @@ class RecordEncoder(_ValueRenderer):
 
     def _cut_field(
         self,
-        field: _Field,
+        field: Field,
         target: int,
-        size_fields: dict[int, _Field],
+        size_fields: dict[int, Field],
         sources: dict[int, tuple[str, int]],
-        ctx: _Ctx,
+        ctx: Ctx,
     ) -> None:
         source = sources.get(id(field))
         if source is None:
             text = cast(str, field.value)
-            source = sources[id(field)] = (text, _utf8_len(text))
-        field.value = _cut_to(source[0], source[1], target - 2, json=True)
+            source = sources[id(field)] = (text, utf8_len(text))
+        field.value = cut_to(source[0], source[1], target - 2, json=True)
         size_field = size_fields.get(id(field))
         if size_field is not None:
             size_field.value = source[1]
@@ -709,13 +699,13 @@ class RecordEncoder(_ValueRenderer):
         else:
             ctx.reasons.add("value_truncated")
 
-    def _overflow_text(self, overflow: list[_Field], ctx: _Ctx) -> str:
-        budget = _Ctx(ctx.reasons, 2 * self._max_line, ctx.max_depth)
+    def _overflow_text(self, overflow: list[Field], ctx: Ctx) -> str:
+        budget = Ctx(ctx.reasons, 2 * self._max_line, ctx.max_depth)
         data = {
             f.key: self._text_str(f.value, budget) if isinstance(f.value, str) else f.value
             for f in overflow
         }
-        return orjson.dumps(data, default=_json_default).decode("utf-8")
+        return orjson.dumps(data, default=json_default).decode("utf-8")
 
     # ------------------------------------------------------------------ last resort
 
@@ -724,15 +714,15 @@ class RecordEncoder(_ValueRenderer):
         try:
             get = record.get if isinstance(record, Mapping) else (lambda _key: None)
             msg = get("message")
-            text = _repair(msg if isinstance(msg, str) else _safe_text(msg))
-            text = _cut_to(text, _utf8_len(text), self._max_line // 2) or _EMPTY_MESSAGE
+            text = repair(msg if isinstance(msg, str) else safe_text(msg))
+            text = cut_to(text, utf8_len(text), self._max_line // 2) or _EMPTY_MESSAGE
             level_name = getattr(get("level"), "name", None)
-            detail = _repair(f"{_qualname(type(error))}: {_safe_text(error)}")
+            detail = repair(f"{qualname(type(error))}: {safe_text(error)}")
             out = {
                 "_msg": text,
                 "_time": _format_time(_dt.datetime.fromtimestamp(time.time(), _UTC)),
-                "level": _repair(level_name) if isinstance(level_name, str) else "ERROR",
-                "encode_error": _cut_to(detail, _utf8_len(detail), _MAX_ENCODE_ERROR),
+                "level": repair(level_name) if isinstance(level_name, str) else "ERROR",
+                "encode_error": cut_to(detail, utf8_len(detail), _MAX_ENCODE_ERROR),
             }
             line = orjson.dumps(out)
             if len(line) <= self._max_line:
@@ -745,7 +735,7 @@ class RecordEncoder(_ValueRenderer):
 # ---------------------------------------------------------------------- exception fields
 
 
-def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[_Field] | None:
+def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[Field] | None:
     """exception.type / .value / .traceback, or None without an exception. Never raises."""
     try:
         exc = record.get("exception")
@@ -759,32 +749,32 @@ def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[_Fiel
             # logger.opt(exception=True) outside an except block: nothing to report.
             return None
         if isinstance(etype, type):
-            type_name = _qualname(etype)
+            type_name = qualname(etype)
         elif value is not None:
-            type_name = _qualname(type(value))
+            type_name = qualname(type(value))
         else:
-            type_name = _safe_text(etype)
-        tb_text = _format_traceback(etype, value, tb, type_name)
+            type_name = safe_text(etype)
+        tb_text = format_traceback(etype, value, tb, type_name)
         if tb_text is None and text:
             # enqueue=True pickles the record: the traceback object is gone, but loguru's
             # formatted text (built in the caller) still holds the traceback.
-            tb_text = _traceback_from_text(text, record.get("message"))
+            tb_text = traceback_from_text(text, record.get("message"))
         if tb_text is None:
             # As Python prints an exception: no ": " when its text is empty.
-            detail = "" if value is None else _safe_text(value)
+            detail = "" if value is None else safe_text(value)
             tb_text = f"{type_name}: {detail}" if detail else type_name
         tb_text = tb_text.rstrip("\n")
         if value is not None:
-            value_text = _safe_text(value)
+            value_text = safe_text(value)
         else:  # an unpicklable exception arrives as None: loguru's text still names it
-            value_text = _value_from_traceback(tb_text, type_name)
+            value_text = value_from_traceback(tb_text, type_name)
         return [
-            _Field("exception.type", _repair_if_needed(type_name), 2),
-            _Field("exception.value", _repair_if_needed(value_text), 2),
-            _Field("exception.traceback", _repair_if_needed(tb_text), 1),
+            Field("exception.type", repair_if_needed(type_name), 2),
+            Field("exception.value", repair_if_needed(value_text), 2),
+            Field("exception.traceback", repair_if_needed(tb_text), 1),
         ]
     except Exception:  # noqa: BLE001 - the record still goes out, with what is known
-        return [_Field("exception.type", "<unavailable>", 2)]
+        return [Field("exception.type", "<unavailable>", 2)]
 
 
 # ---------------------------------------------------------------------- helpers
@@ -839,7 +829,7 @@ def _check_static_key(key: object, builtin_paths: frozenset[str], argument: str)
         problem = "is reserved"
     elif key in builtin_paths or any(p.startswith(key + ".") for p in builtin_paths):
         problem = "names a built-in field"
-    elif _CONTROL_RE.search(key):
+    elif CONTROL_RE.search(key):
         problem = "contains control characters"
     if problem is not None:
         raise ValueError(f"Invalid {argument}: the key {key!r} {problem}")

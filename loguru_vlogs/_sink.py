@@ -13,8 +13,9 @@ from typing import Any, TypedDict
 
 from . import _lifecycle
 from ._buffer import Buffer
-from ._config import Compression, OverflowPolicy, Settings, build_settings, label
+from ._config import Compression, OverflowPolicy, Settings, label
 from ._diag import RateLimited, emit
+from ._options import build_settings
 from ._record import RecordEncoder
 from ._spool import FsyncPolicy, Spool, SpoolError
 from ._transport import Transport, clear_muted_threads
@@ -153,13 +154,7 @@ class VLogsSink:
         self._kwargs: dict[str, Any] = {
             k: v for k, v in locals().items() if k not in ("self", "__class__")
         }
-        encoder_options = {
-            "max_message_bytes": self._kwargs.pop("max_message_bytes"),
-            "time_window": self._kwargs.pop("time_window"),
-        }
         self.settings: Settings = build_settings(**self._kwargs)
-        self._kwargs.update(encoder_options)
-        self._time_window: tuple[float, float] | None = encoder_options["time_window"]
         # Resolved once, so a pickled copy (spawn) reports the same service and host.
         self._kwargs["service"] = self.settings.service
         self._kwargs["host"] = self.settings.host
@@ -172,7 +167,12 @@ class VLogsSink:
             "time_window": label("time_window"),
             "max_message_bytes": label("max_message_bytes"),
         }
-        self._encoder = RecordEncoder(static_fields=static, names=names, **encoder_options)
+        self._encoder = RecordEncoder(
+            static_fields=static,
+            names=names,
+            max_message_bytes=self.settings.max_message_bytes,
+            time_window=self.settings.time_window,
+        )
         self._transport_factory: Callable[[], Transport] = self._http_transport
         self._build_engine()
         self.complete = _make_complete(self._complete)
@@ -212,7 +212,6 @@ class VLogsSink:
             self._transport_factory,
             self._warn,
             spool=spool,
-            time_window=self._time_window,
         )
         self._armed = False
         self._arm_lock = threading.Lock()

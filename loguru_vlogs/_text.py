@@ -8,25 +8,25 @@ from __future__ import annotations
 from typing import Any, Final
 
 
-def _utf8_len(text: str) -> int:
+def utf8_len(text: str) -> int:
     # isascii() is O(1) in CPython: only non-ASCII text pays for an encode.
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def _repair(text: str) -> str:
+def repair(text: str) -> str:
     """Lone surrogates -> U+FFFD; a surrogate pair becomes the character it encodes."""
     return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
-def _repair_if_needed(text: str) -> str:
+def repair_if_needed(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return _repair(text)
+        return repair(text)
     return text
 
 
-def _qualname(cls: object) -> str:
+def qualname(cls: object) -> str:
     """``module.Qualname`` (``builtins.`` omitted), for exception types and objects."""
     module = getattr(cls, "__module__", None)
     name = getattr(cls, "__qualname__", None)
@@ -39,7 +39,7 @@ def _qualname(cls: object) -> str:
     return f"{module}.{name}"
 
 
-def _safe_attr(obj: object, name: str) -> object:
+def safe_attr(obj: object, name: str) -> object:
     try:
         return getattr(obj, name)
     except Exception:  # noqa: BLE001 - a property may raise anything
@@ -49,7 +49,7 @@ def _safe_attr(obj: object, name: str) -> object:
 _UNPRINTABLE: Final = object()
 
 
-def _safe_text(value: object, default: Any = _UNPRINTABLE) -> Any:
+def safe_text(value: object, default: Any = _UNPRINTABLE) -> Any:
     """str(value), else repr(value), else ``default`` (an "<unprintable ...>" text)."""
     for render in (str, repr):
         try:
@@ -58,5 +58,5 @@ def _safe_text(value: object, default: Any = _UNPRINTABLE) -> Any:
         except Exception:  # noqa: BLE001, S112 - __str__ / __repr__ may raise anything
             continue
     if default is _UNPRINTABLE:
-        return f"<unprintable {_qualname(type(value))} object>"
+        return f"<unprintable {qualname(type(value))} object>"
     return default

@@ -104,7 +104,7 @@ class _FrameTexts:
 _FRAME_TEXTS: Final = _FrameTexts()
 
 
-def _format_traceback(etype: object, value: object, tb: object, type_name: str) -> str | None:
+def format_traceback(etype: object, value: object, tb: object, type_name: str) -> str | None:
     """Python's traceback text of the record's exception; None without a traceback object."""
     if tb is None:
         return None
@@ -241,7 +241,7 @@ def _safe_call(render: Callable[[object], str], value: object, what: str) -> str
         return f"<{what} {render.__name__}() failed>"
 
 
-def _traceback_from_text(text: str, message: object) -> str | None:
+def traceback_from_text(text: str, message: object) -> str | None:
     """The traceback loguru appends to the formatted message, after the message's line."""
     text = _ANSI_RE.sub("", text)
     if isinstance(message, str):
@@ -254,7 +254,7 @@ def _traceback_from_text(text: str, message: object) -> str | None:
     return text[header:] if header >= 0 else None
 
 
-def _value_from_traceback(tb_text: str, type_name: str) -> str:
+def value_from_traceback(tb_text: str, type_name: str) -> str:
     lines = [line for line in tb_text.splitlines() if line.strip()]
     if lines:
         last = lines[-1]

@@ -1,7 +1,7 @@
 """Value rendering of the careful path: the documented value rules, JSON text trees, flattening.
 
-:class:`_ValueRenderer` holds no state: the per-record budgets (depth, nodes, text) and the
-repair reasons live in :class:`_Ctx`.
+:class:`ValueRenderer` holds no state: the per-record budgets (depth, nodes, text) and the
+repair reasons live in :class:`Ctx`.
 """
 
 from __future__ import annotations
@@ -21,17 +21,17 @@ from typing import Any, Final, cast
 
 import orjson
 
-from ._limits import _Field, _marker, _sanitize_component, _unique
-from ._text import _qualname, _repair, _safe_attr, _safe_text, _utf8_len
+from ._limits import Field, marker, sanitize_component, unique
+from ._text import qualname, repair, safe_attr, safe_text, utf8_len
 
 #: Nested mappings become dotted keys down to this many key levels (the extra's own key is
 #: level 1); a mapping deeper than that is stored as its JSON text.
 _FLATTEN_DEPTH: Final = 10
 #: Nesting deeper than this (any container) is replaced by ``_TOO_DEEP``.
-_MAX_DEPTH: Final = 64
+MAX_DEPTH: Final = 64
 #: Values visited per top-level value and per record; containers stop early past it.
-_NODES_PER_VALUE: Final = 20_000
-_NODES_PER_RECORD: Final = 100_000
+NODES_PER_VALUE: Final = 20_000
+NODES_PER_RECORD: Final = 100_000
 
 _CYCLE: Final = "<cycle>"
 _TOO_DEEP: Final = "<too deep>"
@@ -54,13 +54,13 @@ class _Cut:
         self.text = text
 
 
-def _json_default(obj: object) -> object:
+def json_default(obj: object) -> object:
     if isinstance(obj, _Cut):
         return obj.text
     raise TypeError  # pragma: no cover - trees only hold JSON types and _Cut
 
 
-class _Ctx:
+class Ctx:
     """Per-record state of the careful path."""
 
     __slots__ = ("max_depth", "node_limit", "nodes", "reasons", "stack", "text_chars")
@@ -68,16 +68,16 @@ class _Ctx:
     def __init__(self, reasons: set[str], text_chars: int, max_depth: int) -> None:
         self.reasons = reasons
         self.nodes = 0
-        self.node_limit = _NODES_PER_RECORD
+        self.node_limit = NODES_PER_RECORD
         self.text_chars = text_chars
         self.max_depth = max_depth
         self.stack: set[int] = set()
 
 
-class _ValueRenderer:
+class ValueRenderer:
     """The value rules as methods of :class:`RecordEncoder` (its base class); no own state."""
 
-    def _classify(self, value: object, ctx: _Ctx) -> tuple[int, Any]:  # noqa: PLR0911 - dispatch
+    def _classify(self, value: object, ctx: Ctx) -> tuple[int, Any]:  # noqa: PLR0911 - dispatch
         """One level of the value rules: (_SCALAR, JSON scalar) or (kind, container)."""
         kind = type(value)
         if kind is str:
@@ -94,7 +94,7 @@ class _ValueRenderer:
             return _SEQ, value
         if isinstance(value, enum.Enum):  # before int/str: IntEnum and StrEnum are both
             ctx.reasons.add("value_converted")
-            inner = _safe_attr(value, "value")
+            inner = safe_attr(value, "value")
             if isinstance(inner, enum.Enum):
                 return _SCALAR, self._object_text(inner, ctx)
             return self._classify(inner, ctx)
@@ -119,7 +119,7 @@ class _ValueRenderer:
             return _MAP, value
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             fields = dataclasses.fields(value)
-            return _MAP, {f.name: _safe_attr(value, f.name) for f in fields}
+            return _MAP, {f.name: safe_attr(value, f.name) for f in fields}
         if isinstance(value, _dt.datetime):
             return _SCALAR, _dt.datetime.isoformat(value)
         if isinstance(value, (_dt.date, _dt.time)):
@@ -133,12 +133,12 @@ class _ValueRenderer:
         if isinstance(value, (set, frozenset)):
             return _SET, value
         if isinstance(value, BaseException):
-            name = _qualname(kind)
-            text = _safe_text(value)
+            name = qualname(kind)
+            text = safe_text(value)
             return _SCALAR, self._clean_str(f"{name}: {text}" if text else name, ctx)
         return _SCALAR, self._object_text(value, ctx)
 
-    def _numpy(self, value: Any, ctx: _Ctx) -> tuple[int, Any]:
+    def _numpy(self, value: Any, ctx: Ctx) -> tuple[int, Any]:
         # Duck-typed, numpy is never imported: scalars have .item(), arrays .tolist().
         if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):
             item = value.item()
@@ -148,13 +148,13 @@ class _ValueRenderer:
         size = getattr(value, "size", None)
         if (
             isinstance(size, int)
-            and size <= _NODES_PER_VALUE
+            and size <= NODES_PER_VALUE
             and callable(getattr(value, "tolist", None))
         ):
             return _SEQ, value.tolist()
         return _SCALAR, self._object_text(value, ctx)
 
-    def _int(self, value: int, ctx: _Ctx) -> int | str:
+    def _int(self, value: int, ctx: Ctx) -> int | str:
         if _INT_MIN <= value <= _INT_MAX:
             return value
         ctx.reasons.add("value_converted")
@@ -163,55 +163,55 @@ class _ValueRenderer:
         except ValueError:  # more digits than sys.get_int_max_str_digits() allows
             return hex(value)
 
-    def _float(self, value: float, ctx: _Ctx) -> float | str:
+    def _float(self, value: float, ctx: Ctx) -> float | str:
         if value - value == 0.0:
             return value
         ctx.reasons.add("value_converted")
         return repr(value)  # "nan", "inf", "-inf"
 
-    def _clean_str(self, text: str, ctx: _Ctx) -> str:
+    def _clean_str(self, text: str, ctx: Ctx) -> str:
         if text.isascii():
             return text
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:
             ctx.reasons.add("string_repaired")
-            return _repair(text)
+            return repair(text)
         return text
 
-    def _object_text(self, value: object, ctx: _Ctx) -> str:
+    def _object_text(self, value: object, ctx: Ctx) -> str:
         kind = type(value)
         if kind.__str__ is object.__str__ and kind.__repr__ is object.__repr__:
             # The default repr carries a memory address: without it equal objects render
             # alike from one run to the next.
-            return f"<{_qualname(kind)} object>"
-        text = _safe_text(value, None)
+            return f"<{qualname(kind)} object>"
+        text = safe_text(value, None)
         if text is None:
             ctx.reasons.add("value_unprintable")
-            return f"<unprintable {_qualname(kind)} object>"
+            return f"<unprintable {qualname(kind)} object>"
         return self._clean_str(text, ctx)
 
-    def _key_text(self, key: object, ctx: _Ctx) -> str:
+    def _key_text(self, key: object, ctx: Ctx) -> str:
         if type(key) is str:
             return self._clean_str(key, ctx)
         ctx.reasons.add("key_sanitized")
         return self._leaf_text(key, ctx)
 
-    def _leaf_text(self, value: object, ctx: _Ctx) -> str:
+    def _leaf_text(self, value: object, ctx: Ctx) -> str:
         leaf = self._leaf(value, _FLATTEN_DEPTH, ctx)
         return leaf if isinstance(leaf, str) else orjson.dumps(leaf).decode("utf-8")
 
-    def _leaf(self, value: object, depth: int, ctx: _Ctx) -> object:
+    def _leaf(self, value: object, depth: int, ctx: Ctx) -> object:
         """A value that is not flattened: a JSON scalar; a container as its JSON text."""
         kind, payload = self._classify(value, ctx)
         if kind == _SCALAR:
             return "null" if payload is None else payload
         tree = self._tree_of(kind, payload, id(value), depth, ctx)
         if isinstance(tree, (dict, list)):
-            return orjson.dumps(tree, default=_json_default).decode("utf-8")
+            return orjson.dumps(tree, default=json_default).decode("utf-8")
         return tree
 
-    def _tree(self, value: object, depth: int, ctx: _Ctx) -> object:
+    def _tree(self, value: object, depth: int, ctx: Ctx) -> object:
         """A JSON-able tree (dicts, lists, scalars, _Cut) of a value written as JSON text."""
         ctx.nodes += 1
         kind, payload = self._classify(value, ctx)
@@ -219,7 +219,7 @@ class _ValueRenderer:
             return self._text_str(payload, ctx) if isinstance(payload, str) else payload
         return self._tree_of(kind, payload, id(value), depth, ctx)
 
-    def _tree_of(self, kind: int, payload: Any, ident: int, depth: int, ctx: _Ctx) -> object:
+    def _tree_of(self, kind: int, payload: Any, ident: int, depth: int, ctx: Ctx) -> object:
         if depth >= ctx.max_depth:
             ctx.reasons.add("structure_limited")
             return _TOO_DEEP
@@ -240,21 +240,21 @@ class _ValueRenderer:
         finally:
             ctx.stack.discard(ident)
 
-    def _tree_map(self, mapping: object, depth: int, ctx: _Ctx) -> object:
-        pairs = _snapshot_items(mapping)
+    def _tree_map(self, mapping: object, depth: int, ctx: Ctx) -> object:
+        pairs = snapshot_items(mapping)
         if pairs is None:
             return self._object_text(mapping, ctx)
         out: dict[str, object] = {}
         for index, (key, child) in enumerate(pairs):
             if ctx.nodes >= ctx.node_limit:
                 ctx.reasons.add("structure_limited")
-                out[_unique("…", out)] = f"[+{len(pairs) - index} more]"
+                out[unique("…", out)] = f"[+{len(pairs) - index} more]"
                 break
             # Non-str keys rendered as text may clash ({1: ..., "1": ...}): keep both.
-            out[_unique(self._key_text(key, ctx), out)] = self._tree(child, depth + 1, ctx)
+            out[unique(self._key_text(key, ctx), out)] = self._tree(child, depth + 1, ctx)
         return out
 
-    def _text_str(self, text: str, ctx: _Ctx) -> str | _Cut:
+    def _text_str(self, text: str, ctx: Ctx) -> str | _Cut:
         """A string inside JSON text, charged to the record's text budget (bounds the work)."""
         budget = ctx.text_chars
         if len(text) <= budget:
@@ -264,41 +264,41 @@ class _ValueRenderer:
         ctx.text_chars = max(0, budget - keep)
         ctx.reasons.add("value_truncated")
         head = text[:keep]
-        return _Cut(head + _marker(_utf8_len(text) - _utf8_len(head)))
+        return _Cut(head + marker(utf8_len(text) - utf8_len(head)))
 
-    def _flatten(self, path: str, value: object, level: int, ctx: _Ctx, out: list[_Field]) -> None:
+    def _flatten(self, path: str, value: object, level: int, ctx: Ctx, out: list[Field]) -> None:
         """Append the fields of ``value`` stored at ``path``; mappings become dotted keys."""
         ctx.nodes += 1
         kind, payload = self._classify(value, ctx)
         if kind == _SCALAR:
-            out.append(_Field(path, "null" if payload is None else payload))
+            out.append(Field(path, "null" if payload is None else payload))
             return
         if kind != _MAP or level >= _FLATTEN_DEPTH:
             tree = self._tree_of(kind, payload, id(value), level, ctx)
             if isinstance(tree, (dict, list)):
-                tree = orjson.dumps(tree, default=_json_default).decode("utf-8")
-            out.append(_Field(path, tree))
+                tree = orjson.dumps(tree, default=json_default).decode("utf-8")
+            out.append(Field(path, tree))
             return
         ident = id(value)
         if ident in ctx.stack:
             ctx.reasons.add("structure_limited")
-            out.append(_Field(path, _CYCLE))
+            out.append(Field(path, _CYCLE))
             return
-        pairs = _snapshot_items(payload)
+        pairs = snapshot_items(payload)
         if pairs is None:
-            out.append(_Field(path, self._object_text(value, ctx)))
+            out.append(Field(path, self._object_text(value, ctx)))
             return
         if not pairs:
-            out.append(_Field(path, "{}"))  # the server drops {}: keep it visible
+            out.append(Field(path, "{}"))  # the server drops {}: keep it visible
             return
         ctx.stack.add(ident)
         try:
             for index, (key, child) in enumerate(pairs):
                 if ctx.nodes >= ctx.node_limit:
                     ctx.reasons.add("structure_limited")
-                    out.append(_Field(f"{path}.…", f"[+{len(pairs) - index} more]"))
+                    out.append(Field(f"{path}.…", f"[+{len(pairs) - index} more]"))
                     break
-                name, changed = _sanitize_component(self._key_text(key, ctx))
+                name, changed = sanitize_component(self._key_text(key, ctx))
                 if changed:
                     ctx.reasons.add("key_sanitized")
                 self._flatten(f"{path}.{name}", child, level + 1, ctx, out)
@@ -306,12 +306,12 @@ class _ValueRenderer:
             ctx.stack.discard(ident)
 
 
-def _snapshot_items(mapping: object) -> list[tuple[object, object]] | None:
-    """The items of a mapping (at most _NODES_PER_VALUE), or None when they cannot be read."""
+def snapshot_items(mapping: object) -> list[tuple[object, object]] | None:
+    """The items of a mapping (at most NODES_PER_VALUE), or None when they cannot be read."""
     for _attempt in range(3):
         try:
             items = mapping.items()  # type: ignore[attr-defined]
-            return list(itertools.islice(items, _NODES_PER_VALUE))
+            return list(itertools.islice(items, NODES_PER_VALUE))
         except RuntimeError:  # changed size during iteration (another thread): retry
             continue
         except Exception:  # noqa: BLE001 - a hostile mapping
@@ -319,7 +319,7 @@ def _snapshot_items(mapping: object) -> list[tuple[object, object]] | None:
     return None
 
 
-def _take(container: Any, ctx: _Ctx) -> tuple[list[object], int]:
+def _take(container: Any, ctx: Ctx) -> tuple[list[object], int]:
     """What the node budget allows of a sequence or set, and how many items were left out."""
     room = max(0, ctx.node_limit - ctx.nodes)
     try:
@@ -345,7 +345,7 @@ def _sorted_set(items: list[object], children: list[object]) -> list[object]:
     if numbers or all(type(i) is str for i in items):
         order = sorted(range(len(items)), key=cast(Any, items).__getitem__)
         return [children[i] for i in order]
-    return sorted(children, key=lambda c: orjson.dumps(c, default=_json_default))
+    return sorted(children, key=lambda c: orjson.dumps(c, default=json_default))
 
 
 def _is_number(value: object) -> bool:

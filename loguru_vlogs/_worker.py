@@ -35,11 +35,9 @@ class Worker:
         warnings: RateLimited,
         *,
         spool: Spool | None = None,
-        time_window: tuple[float, float] | None = None,
     ) -> None:
         self.settings = settings
         self.spool = spool
-        self._time_window = time_window
         self.buffer = buffer
         self._transport_factory = transport_factory
         self._transport: Transport | None = None
@@ -339,9 +337,9 @@ class Worker:
             self._refresh_spool(force_zero=True)
             return
         body = entry.payload
-        if self._time_window is not None:
+        if self.settings.time_window is not None:
             # A batch may have waited in the spool past the server's retention.
-            body, moved = refresh_times(body, self._time_window)
+            body, moved = refresh_times(body, self.settings.time_window)
             if moved:
                 with self.buffer.cond:
                     self.counters["spool_retimed"] += moved

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from . import _cli_check, _cli_ship, _cli_spool
 from ._cli_check import diagnose
-from ._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from ._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, add_flag
 from ._cli_ship import level_of_text
 
 # The commands live in the _cli_* modules; these names stay importable from here as before.
@@ -152,34 +152,25 @@ def _connection_options() -> argparse.ArgumentParser:
     """Options shared by ``check`` and ``ship``; each defaults to its environment variable."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connection (defaults from the VLOGS_* environment)")
-    group.add_argument(
-        "--url",
-        help="server base URL, or several separated by commas (env VLOGS_URL)",
-    )
-    group.add_argument(
-        "--account-id", type=_nonnegative_int, help="tenant AccountID (env VLOGS_ACCOUNT_ID)"
-    )
-    group.add_argument(
-        "--project-id", type=_nonnegative_int, help="tenant ProjectID (env VLOGS_PROJECT_ID)"
-    )
-    group.add_argument(
-        "--bearer-token", help="Authorization: Bearer token (env VLOGS_BEARER_TOKEN)"
-    )
+    add_flag(group, "url", "server base URL, or several separated by commas")
+    add_flag(group, "account_id", "tenant AccountID")
+    add_flag(group, "project_id", "tenant ProjectID")
+    add_flag(group, "bearer_token", "Authorization: Bearer token")
     group.add_argument("--user", help="basic auth user (env VLOGS_USERNAME)")
     group.add_argument(
         "--password",
         help="basic auth password (env VLOGS_PASSWORD; prefer the variable: "
         "command lines are visible to other users)",
     )
-    group.add_argument("--ca-certs", help="CA bundle to verify TLS with (env VLOGS_CA_CERTS)")
-    group.add_argument(
-        "--insecure",
-        action="store_true",
-        help="do not verify TLS certificates (env VLOGS_VERIFY=0)",
+    add_flag(group, "ca_certs", "CA bundle to verify TLS with")
+    add_flag(
+        group,
+        "verify",
+        "do not verify TLS certificates (the variable: VLOGS_VERIFY=0)",
+        action="store_false",
+        default=None,
     )
-    group.add_argument(
-        "--timeout", type=_seconds, help="seconds per request (env VLOGS_TIMEOUT, default 5)"
-    )
+    add_flag(group, "timeout", "seconds per request")
     return parent
 
 
@@ -241,29 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="a static field on every record (repeatable; adds to VLOGS_FIELDS)",
     )
-    ship.add_argument(
-        "--stream-fields",
-        metavar="A,B",
-        help="fields that make the stream (env VLOGS_STREAM_FIELDS, default service,host)",
-    )
+    add_flag(ship, "stream_fields", "fields that make the stream", metavar="A,B")
     ship.add_argument("--json", action="store_true", help="each line is a JSON object")
-    ship.add_argument(
-        "--service",
-        help="the service field (env VLOGS_SERVICE, default loguru-vlogs-ship)",
-    )
-    ship.add_argument("--spool-dir", help="disk spool directory (env VLOGS_SPOOL_DIR)")
-    ship.add_argument(
-        "--time-window",
+    add_flag(ship, "service", "the service field (ship's default: loguru-vlogs-ship)")
+    add_flag(ship, "spool_dir", "disk spool directory")
+    add_flag(
+        ship,
+        "time_window",
+        "records older or later than this are sent with the sending time and original_time, "
+        "e.g. 30d,2d for a server kept 30 days, or none",
         metavar="MAX_AGE,MAX_FUTURE",
-        help="records older or later than this are sent with the sending time and "
-        "original_time, e.g. 30d,2d for a server kept 30 days, or none "
-        "(env VLOGS_TIME_WINDOW, default 7d,2d)",
     )
-    ship.add_argument(
-        "--max-message-bytes",
+    add_flag(
+        ship,
+        "max_message_bytes",
+        "cut _msg to this many bytes, e.g. 64KiB, or none",
         metavar="BYTES",
-        help="cut _msg to this many bytes, e.g. 64KiB, or none (env VLOGS_MAX_MESSAGE_BYTES, "
-        "default none: only the line limit)",
     )
     ship.set_defaults(handler=_cli_ship.ship)
 
@@ -276,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     spool_commands = spool.add_subparsers(dest="spool_command", required=True, metavar="ACTION")
     spool_dir = argparse.ArgumentParser(add_help=False)
-    spool_dir.add_argument("--spool-dir", help="the spool directory (env VLOGS_SPOOL_DIR)")
+    add_flag(spool_dir, "spool_dir", "the spool directory")
     status = spool_commands.add_parser(
         "status",
         parents=[spool_dir],
@@ -292,11 +276,18 @@ def build_parser() -> argparse.ArgumentParser:
         "accepted it (a progress bar on a terminal). Stops at the first batch no endpoint "
         "accepts; exit code 0 when the spool is empty afterwards.",
     )
-    send.add_argument(
-        "--stream-fields",
+    add_flag(
+        send,
+        "stream_fields",
+        "stream fields to send with: use the writing application's",
         metavar="A,B",
-        help="stream fields to send with (env VLOGS_STREAM_FIELDS, default service,host): "
+    )
+    add_flag(
+        send,
+        "time_window",
+        "batches older or later than this are sent with the sending time and original_time: "
         "use the writing application's",
+        metavar="MAX_AGE,MAX_FUTURE",
     )
     send.set_defaults(handler=_cli_spool.send)
     purge = spool_commands.add_parser(

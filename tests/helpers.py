@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -11,8 +10,9 @@ from typing import Any
 
 from loguru_vlogs import VLogsSink
 from loguru_vlogs._buffer import Buffer
-from loguru_vlogs._config import Endpoint, Settings, build_settings
+from loguru_vlogs._config import Endpoint, Settings
 from loguru_vlogs._diag import RateLimited
+from loguru_vlogs._options import build_settings
 from loguru_vlogs._transport import Outcome
 from loguru_vlogs._worker import Worker
 
@@ -44,13 +44,8 @@ def fast_sink(url: str, **kwargs: Any) -> VLogsSink:
 
 
 def settings(url: object = "http://127.0.0.1:9", **overrides: Any) -> Settings:
-    """Settings with VLogsSink's own defaults, overridden by ``overrides``."""
-    params = inspect.signature(VLogsSink.__init__).parameters
-    kwargs = {n: p.default for n, p in params.items() if p.default is not inspect.Parameter.empty}
-    for encoder_only in ("max_message_bytes", "time_window"):
-        kwargs.pop(encoder_only)
-    kwargs.update(overrides)
-    return build_settings(url, **kwargs)
+    """Settings with the table's defaults (VLogsSink's), overridden by ``overrides``."""
+    return build_settings(url, **overrides)
 
 
 class FakeTransport:

@@ -662,6 +662,31 @@ def test_spool_send_settles_a_refused_batch_as_a_sink_does(
     assert 8 == server.count('service:="app"')
 
 
+@pytest.mark.parametrize(
+    ("argv", "kept"), [([], False), (["--time-window", "30d,2d"], True)], ids=["default", "30d"]
+)
+def test_spool_send_retimes_with_the_time_window_it_is_given(
+    argv: list[str], kept: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 20-day-old spooled record: the default window (7 days) sends it with the sending time
+    and original_time; --time-window 30d,2d (the writing application's) keeps its time."""
+    spool_module = pytest.importorskip("loguru_vlogs._spool")
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=20)
+    stamp = old.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    with spool_module.Spool(tmp_path / "spool") as spool:
+        spool.append([json.dumps({"_msg": "old", "_time": stamp}, separators=(",", ":")).encode()])
+    with FakeVictoriaLogs(retention="30d") as server:
+        code, _, _ = run(
+            ["spool", "send", "--spool-dir", str(tmp_path / "spool"), "--url", server.url, *argv],
+            capsys,
+        )
+        assert 0 == code
+        (row,) = server.rows()
+    moment = datetime.datetime.fromisoformat(row["_time"].replace("Z", "+00:00"))
+    assert (moment == old) is kept
+    assert ("original_time" in row) is not kept
+
+
 def test_spool_send_shows_a_progress_bar_on_a_terminal(
     spool_dir: str,
     server: FakeVictoriaLogs,

@@ -10,9 +10,17 @@ from pathlib import Path
 import pytest
 
 from loguru_vlogs import VLogsSink
+from loguru_vlogs._config import naming
 from loguru_vlogs._env import VARIABLES
-from loguru_vlogs._options import OPTIONS, REQUIRED, options_table, variables_table
-from loguru_vlogs.cli import build_parser
+from loguru_vlogs._options import (
+    OPTIONS,
+    REQUIRED,
+    Option,
+    build_settings,
+    options_table,
+    variables_table,
+)
+from loguru_vlogs.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,3 +67,63 @@ def test_every_flag_of_the_table_is_a_flag_of_the_command_line() -> None:
         offered |= {flag for action in sub._actions for flag in action.option_strings}
     flags = {part for o in OPTIONS if o.flag for part in o.flag.split("/")}
     assert set() == flags - offered
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o.name)
+def test_every_option_is_checked_by_its_own_check(option: Option) -> None:
+    """A value of no acceptable kind fails at construction, naming the option (the check of
+    the table's row), whichever option it is."""
+    kwargs: dict[str, object] = {"url": "http://127.0.0.1:9", option.name: object()}
+    with pytest.raises((TypeError, ValueError), match=rf"^Invalid {option.name}: "):
+        build_settings(**kwargs)
+    shown = "VLOGS_" + option.name.upper()
+    with (
+        naming({option.name: shown}),
+        pytest.raises((TypeError, ValueError), match=rf"^Invalid {shown}: "),
+    ):
+        build_settings(**kwargs)
+
+
+def test_the_sink_keeps_the_settings_the_table_builds() -> None:
+    """VLogsSink(...) and build_settings(...) agree on every setting (one path)."""
+    options = {"batch_size": 10, "time_window": (60, 0), "max_message_bytes": 1024}
+    sink = VLogsSink("http://127.0.0.1:9", **options)  # type: ignore[arg-type]
+    try:
+        expected = build_settings("http://127.0.0.1:9", **options)
+        assert expected == sink.settings
+        assert (60.0, 0.0) == sink.settings.time_window
+    finally:
+        sink.stop()
+
+
+def test_each_flags_help_gives_the_tables_variable_and_default() -> None:
+    """--timeout's help (and every flag's) names its variable and default from the table."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    helps = {
+        flag: action.help or ""
+        for name in ("check", "ship")
+        for action in commands[name]._actions
+        for flag in action.option_strings
+    }
+    for option in OPTIONS:
+        if option.flag is None or option.name in ("auth", "fields"):
+            continue  # --user/--password and the repeatable --field are spelled out
+        default = option.default_text.replace("`", "")
+        assert f"(env {option.variable}, default {default})" in helps[option.flag], option.name
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--timeout", "0"], "Invalid --timeout: it should be > 0"),
+        (["check", "--account-id", "x"], "Invalid --account-id: it should be an integer"),
+        (["ship", "--max-message-bytes", "1.5MB"], "Invalid --max-message-bytes: "),
+    ],
+)
+def test_flags_are_read_by_the_tables_parsers(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A flag's text is read as its variable's is, and the error names the flag."""
+    assert 2 == main([*argv, "--url", "http://127.0.0.1:9"])
+    assert message in capsys.readouterr().err

@@ -131,3 +131,20 @@ def test_the_readme_test_command_is_what_ci_runs() -> None:
     fresh = readme[readme.index("## On a fresh machine") : readme.index("\n## Install")]
     assert f"```sh\n{command}\n```" in fresh
     assert command == (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()[-1]
+
+
+def test_no_module_imports_another_modules_underscore_names() -> None:
+    """Modules share only public names (ruff's SLF001 checks attribute access; this checks
+    ``from ._x import _name``): a private module's helpers others use are public there."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "loguru_vlogs").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level and node.module:
+                offenders += [
+                    f"{path.relative_to(ROOT)}: from {node.module} import {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("_") and not alias.name.startswith("__")
+                ]
+    assert [] == offenders
