@@ -262,7 +262,10 @@ class Receiver:
             return int(json.loads(_http(self.url + "/stats"))["rows"])
         if self.kind == "real":
             self._client.force_flush()
-            return int(self._client.count(f'bench_run:="{self.run_id}"'))
+            # victorialogs-handler as a loguru sink ships loguru's extras as one object
+            # ("extra": {...}), which the server flattens to extra.bench_run.
+            run = self.run_id
+            return int(self._client.count(f'bench_run:="{run}" OR extra.bench_run:="{run}"'))
         return int(self._client.count("*"))
 
     def stats(self) -> dict[str, int]:
