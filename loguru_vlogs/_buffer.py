@@ -110,6 +110,35 @@ class Buffer:
         """Count ``n`` dropped records; call with ``cond`` held."""
         self._dropped[reason] = self._dropped.get(reason, 0) + n
 
+    def uncount_drop(self, reason: str, n: int) -> None:
+        """``n`` records counted as dropped for ``reason`` were delivered after all (a late
+        answer); call with ``cond`` held."""
+        left = self._dropped.get(reason, 0) - n
+        if left > 0:
+            self._dropped[reason] = left
+        else:
+            self._dropped.pop(reason, None)
+
+    def restore(self, lines: list[bytes], reason: str) -> int:
+        """Put ``lines`` (older than anything here) back at the front, as far as the bounds
+        allow; the oldest that do not fit are counted as dropped for ``reason``. Returns how
+        many were dropped. Call with ``cond`` held."""
+        kept = list(lines)
+        room = self._max_records - len(self._lines)
+        size = sum(map(len, kept))
+        lost = 0
+        while kept and (len(kept) > room or self._nbytes + size > self._max_bytes):
+            size -= len(kept.pop(0))
+            lost += 1
+        if lost:
+            self.count_drop(reason, lost)
+        if kept:
+            if not self._lines:
+                self._oldest = time.monotonic()
+            self._lines.extendleft(reversed(kept))
+            self._nbytes += size
+        return lost
+
     def _full(self, size: int) -> bool:
         return len(self._lines) >= self._max_records or (
             self._nbytes + size > self._max_bytes and bool(self._lines)

@@ -12,11 +12,9 @@ import datetime
 import gzip
 import json
 import socket
-import ssl
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, NamedTuple
 
@@ -27,6 +25,7 @@ from ._cli_common import (
     build_sink,
     connection_overrides,
 )
+from ._explain import diagnose, status_hint, wrong_path
 
 _PASS, _WARN, _FAIL = "ok", "warn", "FAIL"
 
@@ -68,106 +67,6 @@ class _Answer(NamedTuple):
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and everything it wraps (urllib3's ``reason``, ``__cause__``, ``__context__``)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        item = todo.pop(0)
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        yield item
-        reason = getattr(item, "reason", None)
-        todo.extend(
-            [
-                reason if isinstance(reason, BaseException) else None,
-                item.__cause__,
-                item.__context__,
-            ]
-        )
-
-
-def diagnose(exc: BaseException, url: str, timeout: float) -> str:
-    """One actionable sentence for a failed connection to ``url`` (no credentials in it)."""
-    import urllib3.exceptions as u3
-
-    causes = list(_causes(exc))
-    text = " ".join(str(c) for c in causes)
-    where = url.split("://", 1)[-1].split("/", 1)[0]
-
-    def caused_by(*kinds: type[BaseException]) -> bool:
-        return any(isinstance(c, kinds) for c in causes)
-
-    hint = " (is it an https:// server? then use https://)" if url.startswith("http:") else ""
-    rules: list[tuple[bool, str]] = [
-        (
-            caused_by(socket.gaierror, u3.NameResolutionError),
-            f"DNS: the host name in {url} cannot be resolved: check for a typo; inside a "
-            "container use the service's name on that network",
-        ),
-        (
-            caused_by(ConnectionRefusedError) or "refused" in text,
-            f"connection refused: nothing listens on {where}; is VictoriaLogs running, and "
-            "is the port right (default 9428)?",
-        ),
-        (
-            caused_by(ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text,
-            "TLS: the server's certificate is not trusted: give the CA bundle with --ca-certs "
-            "(VLOGS_CA_CERTS), or --insecure (VLOGS_VERIFY=0) for a test setup",
-        ),
-        (
-            "WRONG_VERSION_NUMBER" in text.upper() or "record layer failure" in text,
-            f"TLS: {where} does not speak TLS: use http:// instead of https://",
-        ),
-        (caused_by(ssl.SSLError, u3.SSLError), f"TLS handshake failed: {causes[-1]}"),
-        (
-            caused_by(u3.ConnectTimeoutError),
-            f"connect timed out after {timeout:g} s: the host does not answer on {where} "
-            "(a firewall dropping packets, or the wrong address)",
-        ),
-        (
-            caused_by(u3.ReadTimeoutError, TimeoutError),
-            f"no answer within {timeout:g} s: the connection was accepted but the server did "
-            "not respond (overloaded, or not an HTTP server); raise --timeout to wait longer",
-        ),
-        (
-            caused_by(u3.ProtocolError, ConnectionError),
-            f"the connection was closed without an HTTP answer{hint}: {causes[-1]}",
-        ),
-    ]
-    return next((m for hit, m in rules if hit), f"{type(exc).__name__}: {exc}")
-
-
-_STATUS_HINTS = {
-    400: "the server rejected the request",
-    401: "authentication is required or wrong: check --user/--password or --bearer-token",
-    403: "access denied: check the credentials and the tenant (--account-id/--project-id)",
-    404: "not found: is the URL the server's base URL (mind a proxy's path prefix)?",
-    405: "method not allowed: the URL does not point at VictoriaLogs' insert API",
-    413: "request too large for a proxy in between",
-    429: "the server's storage is read-only (disk nearly full); it will accept again later",
-}
-
-
-#: VictoriaLogs answers a path it does not serve with 400 and this text (not 404).
-UNSUPPORTED_PATH = "unsupported path requested"
-
-
-def _wrong_path(status: int, body: str) -> bool:
-    return status == 404 or (status == 400 and UNSUPPORTED_PATH in body)
-
-
-def _status_hint(status: int, body: str = "") -> str:
-    if _wrong_path(status, body):
-        return _STATUS_HINTS[404]
-    if status in _STATUS_HINTS:
-        return _STATUS_HINTS[status]
-    if status >= 500:
-        return "server error: the server or a proxy in front of it is failing or overloaded"
-    return f"unexpected HTTP {status}"
 
 
 class _Checker:
@@ -223,14 +122,14 @@ class _Checker:
             if answer.status == 200:
                 report.step(_PASS, path, f"200 {answer.body[:40]!s} in {_ms(answer.seconds)}")
             elif answer.status in (401, 403):
-                report.step(_FAIL, path, f"HTTP {answer.status}: {_status_hint(answer.status)}")
+                report.step(_FAIL, path, f"HTTP {answer.status}: {status_hint(answer.status)}")
                 return
             else:
                 report.step(
                     _WARN,
                     path,
                     f"HTTP {answer.status} {answer.body[:200]!r}: "
-                    f"{_status_hint(answer.status, answer.body)}",
+                    f"{status_hint(answer.status, answer.body)}",
                 )
         run_id = uuid.uuid4().hex[:16]
         if self._insert(report, run_id):
@@ -297,7 +196,7 @@ class _Checker:
         report.step(
             _FAIL,
             "insert",
-            f"HTTP {answer.status}{body_text} -- {_status_hint(answer.status, answer.body)}",
+            f"HTTP {answer.status}{body_text} -- {status_hint(answer.status, answer.body)}",
         )
         return False
 
@@ -315,7 +214,7 @@ class _Checker:
             except Exception as exc:  # noqa: BLE001 - every failure is diagnosed, never raised
                 report.step(_WARN, "query", diagnose(exc, self.endpoint.display, self.timeout))
                 return
-            if answer.status in (401, 403, 405) or _wrong_path(answer.status, answer.body):
+            if answer.status in (401, 403, 405) or wrong_path(answer.status, answer.body):
                 report.step(
                     _WARN,
                     "query",

@@ -1,19 +1,127 @@
 """The urllib3 transport: one ``PoolManager``, urllib3's errors mapped to an ``Outcome`` here only.
 
 Imported when the first sink starts (never at package import): it brings in urllib3.
+
+``timeout`` bounds a whole request, connect to the answer's last byte: urllib3's own timeouts
+bound each socket operation only, so a server that sends its answer one byte at a time would
+hold the worker for ever. A :class:`Deadline` thread shuts the request's socket down when its
+time is up; the request then fails (retried), and its connection is discarded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
+import time
 import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
 import urllib3
+import urllib3.connection
+import urllib3.connectionpool
 
 from ._config import Endpoint, Settings, quote_query_value
+from ._explain import diagnose
 from ._transport import USER_AGENT, Outcome, install_log_filters
+
+#: The Deadline of the request this thread is making (read by the connection classes below).
+_ACTIVE = threading.local()
+
+
+class Deadline:
+    """Ends the request under way when its deadline passes, from a thread of its own.
+
+    ``arm(deadline)`` before a request, ``disarm()`` after it (True when it fired). The
+    connection the request uses reports itself (:meth:`watch`); at the deadline its socket is
+    shut down, which ends any blocked read or write at once, TLS included.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._connection: Any = None
+        self._fired = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, deadline: float) -> bool:
+        """Watch the next request until ``deadline``; False when no thread can run (exit)."""
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                thread = threading.Thread(
+                    target=self._run, name="loguru-vlogs-deadline", daemon=True
+                )
+                try:
+                    thread.start()
+                except RuntimeError:  # interpreter shutdown: per-operation timeouts only
+                    return False
+                self._thread = thread
+            self._deadline = deadline
+            self._connection = None
+            self._fired = False
+            self._cond.notify()
+        return True
+
+    def watch(self, connection: Any) -> None:
+        """The connection the armed request uses."""
+        with self._cond:
+            self._connection = connection
+
+    def disarm(self) -> bool:
+        """Stop watching; True when the deadline ended the request."""
+        with self._cond:
+            self._deadline = None
+            self._connection = None
+            return self._fired
+
+    def _run(self) -> None:
+        from ._transport import mute_thread
+
+        mute_thread(threading.get_ident())
+        with self._cond:
+            while True:
+                deadline = self._deadline
+                if deadline is None:
+                    self._cond.wait(30.0)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                self._fired = True
+                self._deadline = None
+                sock = getattr(self._connection, "sock", None)
+                if sock is not None:
+                    # The plain socket's shutdown, not SSLSocket's (which also drops its TLS
+                    # state under the reading thread's feet).
+                    with contextlib.suppress(OSError):
+                        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_ACTIVE, "deadline", None)
+        if deadline is not None:
+            deadline.watch(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_ACTIVE, "deadline", None)
+        if deadline is not None:
+            deadline.watch(self)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 def tls_options(settings: Settings) -> dict[str, Any]:
@@ -49,10 +157,15 @@ class Urllib3Transport:
             retries=False,
             **tls,  # type: ignore[arg-type,unused-ignore]
         )
+        self._pool.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self._deadline = Deadline()
 
     def send(
         self, endpoint: Endpoint, body: bytes, headers: dict[str, str], timeout: float
     ) -> Outcome:
+        started = time.monotonic()
+        watched = self._deadline.arm(started + timeout)
+        _ACTIVE.deadline = self._deadline if watched else None
         try:
             response = self._pool.request(
                 "POST",
@@ -65,11 +178,18 @@ class Urllib3Transport:
                 preload_content=True,
             )
         except urllib3.exceptions.HTTPError as exc:
-            return Outcome(status=None, error=_describe(exc))
+            if self._deadline.disarm():
+                return Outcome(status=None, error=_too_slow(timeout, time.monotonic() - started))
+            return Outcome(status=None, error=_describe(exc, endpoint, timeout))
         except Warning as exc:  # a warning turned into an error (-W error) must not kill us
+            self._deadline.disarm()
             return Outcome(status=None, error=f"{type(exc).__name__}: {exc}")
         except OSError as exc:  # pragma: no cover - urllib3 wraps socket errors; belt and braces
+            self._deadline.disarm()
             return Outcome(status=None, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            _ACTIVE.deadline = None
+        self._deadline.disarm()  # an answer read in full stands, even at the deadline
         text = response.data[:500].decode("utf-8", "replace").strip()
         return Outcome(
             status=response.status, body=text, retry_after=response.headers.get("Retry-After")
@@ -98,10 +218,20 @@ def _quiet_insecure_warnings(settings: Settings) -> None:
 _POOL_PREFIX = re.compile(r"^(?:HTTPS?Connection(?:Pool)?\([^)]*\)|<[^>]*>): ")
 
 
-def _describe(exc: BaseException) -> str:
-    """A short, credential-free text for a urllib3 error (the URL it names has no userinfo)."""
+def _describe(exc: BaseException, endpoint: Endpoint, timeout: float) -> str:
+    """What to change (the words of ``loguru-vlogs check``), then urllib3's own short,
+    credential-free text (the URL it names has no userinfo)."""
     reason = getattr(exc, "reason", None)
     inner = reason if isinstance(reason, BaseException) else exc
     text = _POOL_PREFIX.sub("", str(inner))
     text = text.replace("Failed to establish a new connection: ", "")
-    return f"{type(inner).__name__}: {text}"
+    raw = f"{type(inner).__name__}: {text}"
+    hint = diagnose(exc, endpoint.display, timeout)
+    return raw if hint.startswith(type(exc).__name__) else f"{hint} ({raw})"
+
+
+def _too_slow(timeout: float, elapsed: float) -> str:
+    return (
+        f"no complete answer within {timeout:.3g} s (timeout; gave up after {elapsed:.3g} s): "
+        "the server or a proxy in front of it is too slow"
+    )

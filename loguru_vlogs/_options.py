@@ -273,8 +273,9 @@ OPTIONS: tuple[Option, ...] = (
         form="seconds",
         flag="--timeout",
         meaning=(
-            "Connect and read timeout of one request; also how long `logger.complete()` waits "
-            "without progress."
+            "Longest time one request may take, from connecting to the last byte of the answer "
+            "(a slower one fails and is retried, on another endpoint when there is one); also "
+            "how long `logger.complete()` waits without progress."
         ),
     ),
     Option(

@@ -11,9 +11,11 @@ import random
 import time
 from dataclasses import dataclass, replace
 
+from ._explain import misrouted
+
 #: Statuses that mean "the request is wrong or not allowed": resending the same batch cannot
 #: help, so the batch is dropped (counted) and the sink keeps working.
-NOT_RETRYABLE = frozenset({400, 401, 403, 404, 405, 411, 413, 414, 415, 422})
+NOT_RETRYABLE = frozenset({400, 401, 403, 411, 413, 414, 415, 422})
 
 #: Longest wait a ``Retry-After`` header may impose (seconds): a buggy proxy answering
 #: ``Retry-After: 86400`` must not park the sink for a day.
@@ -33,9 +35,15 @@ class Verdict(enum.Enum):
     ABANDONED = "abandoned"
 
 
-def classify(status: int | None) -> Verdict:
-    """The verdict for an HTTP status (``None``: no answer at all)."""
-    if status is None:
+def classify(status: int | None, body: str = "") -> Verdict:
+    """The verdict for an answer (``status`` None: no answer at all).
+
+    An answer that shows the URL does not lead to VictoriaLogs' insert API (``misrouted``:
+    a wrong path, an HTML page, a redirect, TLS spoken on the other side) is a configuration
+    mistake, not a bad batch: the batch is kept and retried, so fixing the URL or the proxy
+    loses nothing (a 200 with an HTML page too: VictoriaLogs stored nothing).
+    """
+    if status is None or misrouted(status, body) is not None:
         return Verdict.RETRY
     if 200 <= status < 300:
         return Verdict.OK
@@ -43,7 +51,7 @@ def classify(status: int | None) -> Verdict:
         return Verdict.REJECT
     if status == 429 or status >= 500 or status == 408:
         return Verdict.RETRY
-    # Other 3xx/4xx: a misrouted URL (e.g. a proxy redirecting to a login page): not retryable.
+    # Other 4xx: the request is wrong for this server: not retryable.
     return Verdict.REJECT
 
 

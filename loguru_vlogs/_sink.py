@@ -216,6 +216,7 @@ class VLogsSink:
         self._armed = False
         self._arm_lock = threading.Lock()
         self._reported_lost = 0
+        self._reported_waiting = 0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> VLogsSink:
@@ -239,6 +240,11 @@ class VLogsSink:
                 # A record made on our own worker thread (stdlib logging routed into loguru):
                 # shipping it would feed the sink its own traffic.
                 self._count_unaccepted("recursion")
+                self._warn.warn(
+                    "recursion",
+                    "a record logged on the sink's own worker thread was not shipped "
+                    "(recursion; e.g. stdlib logging routed into loguru); see sink.stats()",
+                )
                 return
             if not self._armed:
                 self._arm()
@@ -314,9 +320,6 @@ class VLogsSink:
             spool_pending = worker.spool_pending
             in_flight = worker.in_flight()
         dropped = state.dropped
-        if worker.spool is not None:
-            for reason, count in worker.spool.dropped.items():
-                dropped[reason] = dropped.get(reason, 0) + count
         return {
             "received": state.received,
             "accepted": state.accepted,
@@ -403,12 +406,14 @@ class VLogsSink:
                 waiting = self._worker.spool_pending
                 self._reported_lost = lost_total
                 last_error = counters["last_error"]
-            if waiting:
+            # Said once per exit (atexit, loguru's remove and a child's finalizer all stop it).
+            if waiting and waiting != self._reported_waiting:
                 emit(
                     f"{waiting} records wait in the spool {self.settings.spool_dir} "
                     f"(server unreachable: {last_error or 'unknown'}); the next process using "
                     "it, or `loguru-vlogs spool send`, delivers them"
                 )
+            self._reported_waiting = waiting
             if lost:
                 urls = ", ".join(e.display for e in self.settings.endpoints)
                 noun = "record" if lost == 1 else "records"

@@ -14,6 +14,7 @@ from typing import Any
 from ._buffer import Buffer
 from ._config import Settings
 from ._diag import RateLimited
+from ._explain import misrouted
 from ._policy import MIN_ATTEMPT, Action, DeliveryPolicy, Endpoints, Situation
 from ._retime import refresh_times
 from ._retry import Backoff, Verdict, classify, parse_retry_after
@@ -22,6 +23,9 @@ from ._transport import Outcome, Transport, mute_thread, request_plan, unmute_th
 
 #: With a spool, an idle worker looks for segments left by dead processes this often (seconds).
 _SPOOL_POLL = 5.0
+#: After the spool refused a batch (disk full, read-only, deleted), the sink works as without
+#: one for this long (seconds) before it tries the spool again.
+_SPOOL_RETRY = 5.0
 
 
 class Worker:
@@ -55,6 +59,16 @@ class Worker:
         self._inflight_first = 0
         self._inflight_failed = False
         self._spooled_for_exit = False
+        #: the thread that may act (a new start() leaves a thread stuck in a request behind)
+        self._generation = 0
+        #: a batch stop() took from a request still under way, and what stop() did with it
+        #: ("shutdown": counted as dropped; "spool": written to the spool), so that a late
+        #: answer is settled by what happened
+        self._abandoned: tuple[list[bytes], str] | None = None
+        #: the spool refused a batch: until this monotonic time the sink works as without one
+        self._spool_refused_until = 0.0
+        #: spool.dropped as last counted into the buffer's drops
+        self._spool_drops_seen: dict[str, int] = dict(spool.dropped) if spool is not None else {}
         self._backoffs = [
             Backoff(settings.backoff_base, settings.backoff_max) for _ in settings.endpoints
         ]
@@ -97,7 +111,10 @@ class Worker:
             self._stopping = False
             self._deadline = None
             self._spooled_for_exit = False
-            thread = threading.Thread(target=self._run, name="loguru-vlogs-worker", daemon=True)
+            self._generation += 1
+            thread = threading.Thread(
+                target=self._run, args=(self._generation,), name="loguru-vlogs-worker", daemon=True
+            )
             try:
                 thread.start()
             except RuntimeError:
@@ -131,8 +148,12 @@ class Worker:
             self._loop(inline=True)
         with cond:
             self._abandon()
-            self._thread = None if thread is None or not thread.is_alive() else thread
-        if self._transport is not None and not self.alive():
+            if thread is not None and thread.is_alive():
+                # Stuck in a request past the deadline: it is left behind (its late answer
+                # is still settled, see _account), and a write restarts a fresh thread.
+                self._generation += 1
+            self._thread = None
+        if self._transport is not None and not (thread is not None and thread.is_alive()):
             self._transport.close()
             self._transport = None
 
@@ -142,6 +163,7 @@ class Worker:
         with self.buffer.cond:
             self.spool = spool
             self.spool_pending = pending
+            self._spool_drops_seen = dict(spool.dropped)
 
     def detach_spool(self) -> Spool | None:
         """Hand the spool back to be closed, unless the thread still runs (it may use it).
@@ -153,7 +175,8 @@ class Worker:
             if spool is None or self.alive():
                 return None
             self.spool = None
-            return spool
+        self._refresh_spool(spool)  # its last drops are counted before it closes
+        return spool
 
     # -- waiting for delivery ----------------------------------------------------------------
 
@@ -220,24 +243,26 @@ class Worker:
 
     # -- the thread ------------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, generation: int) -> None:
         mute_thread(threading.get_ident())
         self.buffer.worker_resting = False
         try:
-            self._loop(inline=False)
+            self._loop(inline=False, generation=generation)
         except BaseException as exc:  # noqa: BLE001 - the worker must report, never die silently
             self._warn.warn("worker", f"worker thread failed: {type(exc).__name__}: {exc}")
         finally:
             self.buffer.worker_resting = True  # no thread: callers have nobody to yield to
             unmute_thread(threading.get_ident())
 
-    def _loop(self, *, inline: bool) -> None:
+    def _loop(self, *, inline: bool, generation: int | None = None) -> None:
         while True:
+            if generation is not None and generation != self._generation:
+                return  # left behind by stop(); a newer thread does the work now
             if self.spool_pending and self.spool is not None and not self._past_deadline():
                 # Spooled records are older than anything in memory: they go first.
                 self._deliver_spooled()
                 continue
-            batch = self._next_batch(inline=inline)
+            batch = self._next_batch(inline=inline, generation=generation)
             if batch is None:
                 return
             if batch:
@@ -257,11 +282,13 @@ class Worker:
             return True
         return self._deadline is not None and time.monotonic() >= self._deadline
 
-    def _next_batch(self, *, inline: bool) -> list[bytes] | None:
+    def _next_batch(self, *, inline: bool, generation: int | None) -> list[bytes] | None:
         settings = self.settings
         buffer = self.buffer
         with buffer.cond:
             while True:
+                if generation is not None and generation != self._generation:
+                    return None
                 if self._inflight is not None:
                     # A thread that died mid-send left its batch behind: stop() counts it.
                     return None
@@ -350,11 +377,15 @@ class Worker:
             spool.ack(entry)
         except SpoolError as exc:
             self._warn.warn("spool", f"acknowledging a spooled batch failed: {exc}")
+        # It leaves spool_pending as it becomes sent (or dropped), in one step, once
+        # acknowledged: a drain() that returns has nothing left to redo after a crash.
         with self.buffer.cond:
             if verdict is Verdict.OK:
+                self.counters["sent"] += entry.records
                 self.counters["spool_sent"] += entry.records
             else:
                 self.buffer.count_drop("rejected", entry.records)
+            self.spool_pending -= entry.records
         self._refresh_spool()
 
     def _send(self, index: int, payload: bytes, timeout: float) -> Outcome:
@@ -393,7 +424,7 @@ class Worker:
                         endpoint_wait=wait,
                         stopping=self._stopping,
                         deadline=self._deadline,
-                        spool=self.spool is not None,
+                        spool=self._spool_usable(now),
                     )
                 )
                 action = decision.action
@@ -438,6 +469,10 @@ class Worker:
             if batch is not None or self._spooled_for_exit:
                 return None
 
+    def _spool_usable(self, now: float) -> bool:
+        """A spool is open and has not refused a batch lately. Hold ``cond``."""
+        return self.spool is not None and now >= self._spool_refused_until
+
     def _release_inflight_to_spool(self, batch: list[bytes]) -> list[bytes]:
         """Hand the in-flight batch over to the spool (cond held); returns a copy to append."""
         self._inflight = None
@@ -445,44 +480,68 @@ class Worker:
         self.buffer.cond.notify_all()
         return list(batch)
 
-    def _spool_lines(self, lines: list[bytes]) -> None:
-        """Append ``lines`` to the spool (cond NOT held); count what it refuses."""
+    def _spool_lines(self, lines: list[bytes], *, final: bool = False) -> None:
+        """Append ``lines`` (counted in ``spool_pending`` already) to the spool (cond NOT held).
+
+        What the spool refuses goes back to memory under the overflow policy, as if there
+        were no spool (only what memory cannot hold either is dropped, with the spool's
+        reason), and the sink works without the spool for a while. ``final`` (stop()'s
+        deadline): what the spool refuses cannot wait any more and counts as ``shutdown``.
+        """
         spool = self.spool
         assert spool is not None
         size = self.settings.batch_size
         stored = 0
-        reason = None
+        refused: list[bytes] = []
+        reason = ""
         error = ""
-        evicted = spool.dropped.get("spool_full", 0)
         for start in range(0, len(lines), size):
             chunk = lines[start : start + size]
+            if refused:
+                refused.extend(chunk)  # the spool failed: do not hammer it with the rest
+                continue
             try:
                 spool.append(chunk)
             except SpoolFullError as exc:
                 reason, error = "spool_full", str(exc)
+                refused.extend(chunk)
             except (SpoolError, OSError) as exc:
                 reason, error = "spool_error", str(exc)
+                refused.extend(chunk)
             else:
                 stored += len(chunk)
-                continue
-            with self.buffer.cond:
-                self.buffer.count_drop(reason, len(chunk))
-        with self.buffer.cond:
+        cond = self.buffer.cond
+        with cond:
             self.counters["spooled"] += stored
-        if reason is not None:
-            self._warn.warn("spool", f"the spool refused records ({reason}): {error}")
-        evicted = spool.dropped.get("spool_full", 0) - evicted
-        if evicted:
+            if refused:
+                self.spool_pending -= len(refused)
+                self._spool_refused_until = time.monotonic() + _SPOOL_RETRY
+                self._spooled_for_exit = False  # they are in memory again: keep sending
+                if final:
+                    self.buffer.count_drop("shutdown", len(refused))
+                else:
+                    lost = self.buffer.restore(refused, reason)
+                    if lost:
+                        self._warn.warn(
+                            "spool_refused_lost",
+                            f"{lost} records dropped ({reason}): the spool refused them and "
+                            "memory is full too",
+                        )
+                cond.notify_all()
+        if refused:
+            where = "they stay in memory" if not final else "they are lost"
             self._warn.warn(
-                "spool_evicted",
-                f"the spool was full: {evicted} older records were deleted to make room "
-                f"(spool_full; spool_max_bytes={self.settings.spool_max_bytes})",
+                "spool",
+                f"the spool refused {len(refused)} records ({reason}): {error}; {where}, and "
+                f"the sink works without the spool for {_SPOOL_RETRY:g} s",
             )
         self._refresh_spool()
 
-    def _refresh_spool(self, *, force_zero: bool = False) -> None:
-        """Re-read how many records wait in the spool (cond NOT held)."""
-        spool = self.spool
+    def _refresh_spool(self, spool: Spool | None = None, *, force_zero: bool = False) -> None:
+        """Re-read how many records wait in the spool, and count what it dropped since the
+        last look (evicted for room, damaged) as the sink's drops, in one step (cond NOT held).
+        """
+        spool = self.spool if spool is None else spool
         if spool is None:
             return
         pending = 0
@@ -492,9 +551,24 @@ class Worker:
                 pending = spool.pending()[0]
             except SpoolError as exc:
                 self._warn.warn("spool", f"reading the spool failed: {exc}")
+        dropped = dict(spool.dropped)
+        new: dict[str, int] = {}
         with self.buffer.cond:
+            for reason, count in dropped.items():
+                delta = count - self._spool_drops_seen.get(reason, 0)
+                if delta > 0:
+                    self.buffer.count_drop(reason, delta)
+                    new[reason] = delta
+            self._spool_drops_seen = dropped
             self.spool_pending = pending
             self.buffer.cond.notify_all()
+        for reason, count in new.items():
+            what = "deleted to make room" if reason == "spool_full" else "found damaged"
+            self._warn.warn(
+                f"spool_drop:{reason}",
+                f"{count} spooled records were {what} and dropped ({reason}; "
+                f"spool_max_bytes={self.settings.spool_max_bytes}); see sink.stats()",
+            )
 
     def _sleep(self, seconds: float) -> None:
         """Back off for ``seconds`` (cond held) unless drain()/stop() asks for a try now,
@@ -536,15 +610,17 @@ class Worker:
         batch: list[bytes] | None = None,
     ) -> Verdict:
         """Count one attempt; returns its verdict."""
-        verdict = classify(outcome.status)
+        verdict = classify(outcome.status, outcome.body)
         counters = self.counters
         error = None
         if verdict is not Verdict.OK:
             endpoint = self.settings.endpoints[index].display
+            mistake = None
             if outcome.status is None:
                 error = f"{endpoint}: {outcome.error}"
             else:
                 error = f"{endpoint}: HTTP {outcome.status} {outcome.body[:200]}".rstrip()
+                mistake = misrouted(outcome.status, outcome.body)
             # Warn before waking drain()/complete() waiters, so what they return to is explained.
             if verdict is Verdict.REJECT:
                 self._warn.warn(
@@ -552,15 +628,24 @@ class Worker:
                     f"the server refused a batch of {records} records "
                     f"(not retryable, dropped): {error}",
                 )
+            elif mistake is not None:
+                self._warn.warn(
+                    "misrouted",
+                    f"cannot deliver to {endpoint}: {mistake}; the records are kept and "
+                    "retried until the URL is fixed",
+                )
             else:
                 self._warn.warn("retry", f"sending failed, will retry: {error}")
         with self.buffer.cond:
             if batch is not None and self._inflight is not batch:
+                self._settle_late(batch, verdict, records, raw, sent)
                 return Verdict.ABANDONED  # stop() counted it already
             counters["requests"] += 1
             self.buffer.cond.notify_all()
             if verdict is Verdict.OK:
-                counters["sent"] += records
+                if batch is not None:
+                    # (a spooled entry is counted sent once acknowledged: _deliver_spooled)
+                    counters["sent"] += records
                 counters["bytes_raw"] += raw
                 counters["bytes_sent"] += sent
                 counters["consecutive_failures"] = 0
@@ -584,19 +669,42 @@ class Worker:
             self._endpoints = self._endpoints.failed(index, time.monotonic() + delay)
             return verdict
 
+    def _settle_late(
+        self, batch: list[bytes], verdict: Verdict, records: int, raw: int, sent: int
+    ) -> None:
+        """The answer to a request stop() gave up on arrived after all (cond held): a batch
+        counted as lost that the server took is counted as sent instead. (One written to the
+        spool stays there: it will be sent again, a duplicate, rather than risk a loss.)"""
+        abandoned = self._abandoned
+        if abandoned is None or abandoned[0] is not batch:
+            return
+        self._abandoned = None
+        self.counters["requests"] += 1
+        if verdict is Verdict.OK and abandoned[1] == "shutdown":
+            self.buffer.uncount_drop("shutdown", records)
+            self.counters["sent"] += records
+            self.counters["bytes_raw"] += raw
+            self.counters["bytes_sent"] += sent
+            self.counters["last_success"] = time.time()
+            self.buffer.cond.notify_all()
+
     def _abandon(self) -> None:
         """At the deadline: spool what is in flight and buffered, or count it ("shutdown").
 
-        Call with ``cond`` held.
+        Call with ``cond`` held. A request still under way keeps running: its answer, if it
+        comes, settles its batch by what happened (see :meth:`_account`).
         """
-        in_flight = list(self._inflight or ())
+        in_flight = self._inflight
         self._inflight = None
-        if self.spool is None:
+        usable = self._spool_usable(time.monotonic())
+        if in_flight is not None:
+            self._abandoned = (in_flight, "spool" if usable else "shutdown")
+        if not usable:
             if in_flight:
                 self.buffer.count_drop("shutdown", len(in_flight))
             self.buffer.drop_all("shutdown")
         else:
-            lines = in_flight + self.buffer.take_all()
+            lines = list(in_flight or ()) + self.buffer.take_all()
             if lines:
                 # At exit with the server down, disk beats loss. The worker may still be
                 # blocked in a send; the spool is thread-safe, and a late success becomes a
@@ -604,7 +712,7 @@ class Worker:
                 self.spool_pending += len(lines)
                 self.buffer.cond.release()
                 try:
-                    self._spool_lines(lines)
+                    self._spool_lines(lines, final=True)
                 finally:
                     self.buffer.cond.acquire()
         self.buffer.cond.notify_all()

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Sequence
 
 from . import _cli_check, _cli_ship, _cli_spool
-from ._cli_check import diagnose
 from ._cli_common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, add_flag
 from ._cli_ship import level_of_text
+from ._explain import diagnose
 
 # The commands live in the _cli_* modules; these names stay importable from here as before.
 __all__ = [

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from loguru_vlogs import VLogsSink
@@ -93,3 +95,10 @@ def make_worker(transport: FakeTransport, **overrides: Any) -> tuple[Worker, Buf
         batch_bytes=s.batch_bytes,
     )
     return Worker(s, buffer, lambda: transport, RateLimited(3600)), buffer
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python: this checkout importable, no VLOGS_* of ours."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VLOGS_")}
+    return {**env, "PYTHONPATH": str(root), **extra}

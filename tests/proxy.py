@@ -16,12 +16,16 @@ class FaultProxy:
     Modes: ``"pass"`` forwards; ``"refuse"`` accepts and closes at once; ``"reset"`` accepts
     and resets (RST); ``"stall"`` accepts, reads, never answers; ``"cut"`` forwards the
     request but closes before the answer reaches the client (the server stored it: the
-    client's retry is a duplicate).
+    client's retry is a duplicate); ``"trickle"`` reads the request (never forwards it) and
+    answers 200 with a 1,000-byte body sent one byte per ``interval`` seconds; ``"trickle_head"``
+    sends even the status line that way; ``"late"`` forwards, and holds the server's answer
+    back ``interval`` seconds (the server stored the batch long before the client hears so).
     """
 
-    def __init__(self, target_port: int, mode: str = "pass") -> None:
+    def __init__(self, target_port: int, mode: str = "pass", interval: float = 0.5) -> None:
         self.target_port = target_port
         self.mode = mode
+        self.interval = interval
         self.connections = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -81,6 +85,9 @@ class FaultProxy:
             threading.Thread(target=self._serve, args=(client, mode), daemon=True).start()
 
     def _serve(self, client: socket.socket, mode: str) -> None:
+        if mode in ("trickle", "trickle_head"):
+            self._trickle(client, head=mode == "trickle_head")
+            return
         if mode == "stall":
             while not self._stop.is_set():
                 try:
@@ -107,6 +114,8 @@ class FaultProxy:
                         return
                     if sock is upstream and mode == "cut":
                         return  # the server answered; the client never hears it
+                    if sock is upstream and mode == "late":
+                        self._stop.wait(self.interval)
                     pair[sock].sendall(data)
         except (OSError, ValueError):  # ValueError: select() on a socket drop_all() closed
             return
@@ -114,3 +123,21 @@ class FaultProxy:
             for s in (client, upstream):
                 with contextlib.suppress(OSError):
                     s.close()
+
+    def _trickle(self, client: socket.socket, *, head: bool) -> None:
+        """Read a request, then answer one byte per interval until the client goes away."""
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + b"x" * 1000
+        try:
+            client.settimeout(2)
+            client.recv(65536)  # the request (its head at least): enough to start answering
+            position = 0 if head else answer.index(b"\r\n\r\n") + 4
+            if position:
+                client.sendall(answer[:position])
+            while position < len(answer) and not self._stop.wait(self.interval):
+                client.sendall(answer[position : position + 1])
+                position += 1
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                client.close()

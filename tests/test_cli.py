@@ -29,7 +29,7 @@ from loguru_vlogs import VLogsSink
 from loguru_vlogs.cli import main
 from loguru_vlogs.testing import FakeVictoriaLogs, free_port
 
-from .helpers import wait_for
+from .helpers import subprocess_env, wait_for
 from .test_sink import closed_port_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,11 +56,6 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     code = main(argv)
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VLOGS_")}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
 
 
 # -- help ---------------------------------------------------------------------------------------
@@ -462,7 +457,7 @@ def test_ship_exits_1_when_records_are_not_delivered(
     assert time.monotonic() - started < 5
     assert re.fullmatch(
         r"loguru-vlogs ship: 2 lines read, 0 records sent in \d+ requests, 2 dropped "
-        r"\(shutdown=2\); last error: .*Connection refused\n",
+        r"\(shutdown=2\); last error: .*Connection refused\)\n",
         err,
     ), err
 
@@ -502,7 +497,7 @@ def test_ship_with_a_spool_keeps_what_it_cannot_send(
     assert 1 == code
     assert re.fullmatch(
         rf"loguru-vlogs ship: 3 lines read, 0 records sent in \d+ requests, 3 kept in the "
-        rf"spool {re.escape(str(spool))}; last error: .*Connection refused\n",
+        rf"spool {re.escape(str(spool))}; last error: .*Connection refused\)\n",
         err,
     ), err
 

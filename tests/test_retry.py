@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from loguru_vlogs._retry import Backoff, classify, parse_retry_after
+from loguru_vlogs._retry import Backoff, Verdict, classify, parse_retry_after
 
 
 @pytest.mark.parametrize(
@@ -23,10 +23,10 @@ from loguru_vlogs._retry import Backoff, classify, parse_retry_after
         (400, "reject"),
         (401, "reject"),
         (403, "reject"),
-        (404, "reject"),
-        (405, "reject"),
+        (404, "retry"),
+        (405, "retry"),
         (413, "reject"),
-        (302, "reject"),
+        (302, "retry"),
     ],
 )
 def test_statuses_are_classified(status: int | None, verdict: str) -> None:
@@ -85,3 +85,23 @@ def test_retry_after_parses_seconds_and_http_dates(
     """Seconds or an HTTP date; past dates mean now; absurd values are capped."""
     now = 1445412480.0  # 2015-10-21 07:28:00 UTC
     assert expected == parse_retry_after(header, now=now)
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, "unsupported path requested: /vlogs/insert/jsonline"),
+        (400, "Client sent an HTTP request to an HTTPS server.\n"),
+        (200, "<!DOCTYPE html><html><body>Welcome to nginx!</body></html>"),
+        (502, "<html><head><title>502 Bad Gateway</title></head></html>"),
+    ],
+)
+def test_answers_that_show_a_wrong_url_are_retried_not_dropped(status: int, body: str) -> None:
+    """A wrong path, TLS on the other side, or a web page (even with 200: VictoriaLogs stored
+    nothing): a configuration mistake, so the batch is kept and retried."""
+    assert Verdict.RETRY is classify(status, body)
+
+
+def test_a_bad_batch_is_still_rejected() -> None:
+    """VictoriaLogs' own 400 for a bad request stays a rejection."""
+    assert Verdict.REJECT is classify(400, "cannot parse JSON line: unexpected end")

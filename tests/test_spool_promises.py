@@ -13,7 +13,7 @@ import stat
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -156,10 +156,12 @@ def test_spool_fsync_policy_syncs_as_documented(
 # -- spool_full -----------------------------------------------------------------------------------
 
 
-def test_a_batch_the_spool_cannot_take_is_counted_spool_full_and_the_rest_delivered(
+def test_a_batch_the_spool_cannot_take_stays_in_memory_and_is_delivered(
     fake_vlogs: FakeVictoriaLogs, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """A batch larger than spool_max_bytes: dropped as spool_full, on stderr; the others arrive."""
+    """A batch larger than spool_max_bytes: the spool refuses it, it stays in memory (said on
+    stderr), and so do the next records while the spool rests; nothing is dropped, and
+    everything arrives when the server is back."""
     fake_vlogs.read_only = True
     sink = outage_sink(fake_vlogs.url, tmp_path / "spool", spool_max_bytes=TINY_SPOOL, batch_size=1)
     logger.add(sink)
@@ -167,24 +169,36 @@ def test_a_batch_the_spool_cannot_take_is_counted_spool_full_and_the_rest_delive
     assert wait_for(lambda: sink.stats()["spooled"] == 3, timeout=GUARD)
     # One record, one batch (batch_size=1), bigger than the whole spool.
     logger.bind(i=3).info("huge {}", "y" * (TINY_SPOOL + 4096))
-    assert wait_for(lambda: sink.stats()["dropped_total"] == 1, timeout=GUARD)
+    err = ""
+
+    def refused() -> bool:
+        nonlocal err
+        err += capfd.readouterr().err
+        return "the spool refused 1 records (spool_full)" in err
+
+    assert wait_for(refused, timeout=GUARD)
+    assert "they stay in memory" in err
     log_numbered(range(4, 6))
-    assert wait_for(lambda: sink.stats()["spooled"] == 5, timeout=GUARD)
+    assert wait_for(lambda: memory(sink.stats()) == 3, timeout=GUARD)
     during = sink.stats()
-    assert {"spool_full": 1} == during["dropped"]
+    assert ({}, 3) == (during["dropped"], during["spooled"])
     assert 0 == unaccounted(during), during
     fake_vlogs.read_only = False
     assert sink.drain(timeout=GUARD)
     stats = sink.stats()
-    assert {"spool_full": 1} == stats["dropped"]
-    assert (6, 5, 5, 0) == (
+    assert {} == stats["dropped"]
+    assert (6, 6, 3, 0) == (
         stats["received"],
         stats["sent"],
         stats["spool_sent"],
         stats["spool_pending"],
     )
-    assert Counter({0: 1, 1: 1, 2: 1, 4: 1, 5: 1}) == delivered(fake_vlogs)
-    assert "spool_full" in capfd.readouterr().err
+    assert Counter(dict.fromkeys(range(6), 1)) == delivered(fake_vlogs)
+
+
+def memory(stats: Mapping[str, Any]) -> int:
+    """Records held in memory: buffered or in flight."""
+    return int(stats["buffered"]) + int(stats["in_flight"])
 
 
 def fill_a_tiny_spool(server: FakeVictoriaLogs, spool_dir: Path) -> VLogsSink:
@@ -230,17 +244,31 @@ def test_records_deleted_from_a_full_spool_are_reported_on_stderr(
     sink = fill_a_tiny_spool(fake_vlogs, tmp_path / "spool")
     assert sink.stats()["dropped"].get("spool_full", 0) > 0
     err = capfd.readouterr().err
-    assert "the spool was full: " in err
-    assert "older records were deleted to make room (spool_full; spool_max_bytes=65536)" in err
+    assert "spooled records were deleted to make room and dropped (spool_full; " in err
+    assert "spool_max_bytes=65536)" in err
+
+
+def test_spool_drops_stay_counted_after_close(fake_vlogs: FakeVictoriaLogs, tmp_path: Path) -> None:
+    """Records deleted from a full spool are the sink's drops: close() (which closes the spool)
+    does not make them vanish, and the identity holds afterwards."""
+    sink = fill_a_tiny_spool(fake_vlogs, tmp_path / "spool")
+    before = sink.stats()["dropped"].get("spool_full", 0)
+    assert before > 0
+    logger.remove()
+    sink.close(timeout=0.2)
+    stats = sink.stats()
+    assert stats["dropped"].get("spool_full", 0) >= before
+    assert 0 == unaccounted(stats), stats
 
 
 # -- spool_error ----------------------------------------------------------------------------------
 
 
-def test_a_spool_directory_gone_counts_spool_error_and_says_so(
+def test_a_spool_directory_gone_keeps_records_in_memory_and_says_so(
     fake_vlogs: FakeVictoriaLogs, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """The spool directory replaced by a file: records it cannot take are spool_error drops."""
+    """The spool directory replaced by a file: the spool refuses (spool_error), the records
+    stay in memory as without a spool, stderr says so; all arrive when the server is back."""
     spool_dir = tmp_path / "spool"
     fake_vlogs.read_only = True
     sink = outage_sink(fake_vlogs.url, spool_dir, batch_size=1)
@@ -249,17 +277,33 @@ def test_a_spool_directory_gone_counts_spool_error_and_says_so(
     shutil.rmtree(spool_dir)
     spool_dir.write_text("not a directory any more")
     log_numbered(range(5))
-    assert wait_for(lambda: sink.stats()["dropped_total"] == 5, timeout=GUARD)
+    assert wait_for(lambda: "spool_error" in capfd.readouterr().err, timeout=GUARD)
     stats = sink.stats()
-    assert {"spool_error": 5} == stats["dropped"]
-    assert (5, 0, 0, 0) == (
-        stats["received"],
-        stats["sent"],
-        stats["spooled"],
-        stats["spool_pending"],
-    )
+    assert ({}, 0, 0) == (stats["dropped"], stats["spooled"], stats["spool_pending"])
+    assert 5 == memory(stats)
     assert 0 == unaccounted(stats), stats
-    assert "spool_error" in capfd.readouterr().err
+    fake_vlogs.read_only = False
+    assert sink.drain(timeout=GUARD)
+    assert Counter(dict.fromkeys(range(5), 1)) == delivered(fake_vlogs)
+
+
+def test_what_neither_the_spool_nor_memory_can_hold_is_dropped_with_a_reason(
+    fake_vlogs: FakeVictoriaLogs, tmp_path: Path
+) -> None:
+    """Spool gone and a 3-record buffer: what does not fit in memory is counted (buffer_full
+    or spool_error), never lost silently; the identity holds."""
+    spool_dir = tmp_path / "spool"
+    fake_vlogs.read_only = True
+    sink = outage_sink(fake_vlogs.url, spool_dir, batch_size=1, buffer_size=3)
+    logger.add(sink)
+    shutil.rmtree(spool_dir)
+    spool_dir.write_text("not a directory any more")
+    log_numbered(range(10))
+    assert wait_for(lambda: sink.stats()["dropped_total"] >= 6, timeout=GUARD)
+    stats = sink.stats()
+    assert set(stats["dropped"]) <= {"buffer_full", "spool_error"}, stats["dropped"]
+    assert 0 == unaccounted(stats), stats
+    assert 10 == stats["dropped_total"] + memory(stats)
 
 
 # -- spool_threshold ------------------------------------------------------------------------------
