@@ -22,7 +22,6 @@ import pytest
 from loguru import logger
 
 from loguru_vlogs import VLogsSink
-from loguru_vlogs.testing import FakeVictoriaLogs
 
 from .helpers import subprocess_env, wait_for
 from .proxy import FaultProxy
@@ -216,7 +215,12 @@ def test_a_late_success_is_counted_as_sent_not_lost(vlogs_server: Any, vlogs_run
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", ["disk_full", "read_only"])
 def test_a_spool_that_cannot_write_loses_nothing_memory_can_hold(
-    fault: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    fault: str,
+    vlogs_server: Any,
+    vlogs_run_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """Outage shorter than memory can hold; the spool's disk is full (ENOSPC) or its directory
     is gone: 0 records lost, as without a spool, and stderr says the spool refused."""
@@ -228,11 +232,10 @@ def test_a_spool_that_cannot_write_loses_nothing_memory_can_hold(
             raise OSError(errno.ENOSPC, "No space left on device")
 
         monkeypatch.setattr(spool_module, "_write_all", full)
-    with FakeVictoriaLogs() as server:
-        server.read_only = True
+    with FaultProxy(port_of(vlogs_server), mode="refuse") as proxy:
         spool_dir = tmp_path / "spool"
         sink = VLogsSink(
-            server.url,
+            proxy.url,
             spool_dir=spool_dir,
             batch_size=100,
             flush_interval=0.02,
@@ -247,14 +250,13 @@ def test_a_spool_that_cannot_write_loses_nothing_memory_can_hold(
             spool_dir.write_text("not a directory")
         logger.add(sink)
         try:
-            for i in range(3000):
-                logger.bind(i=i).info("record {}", i)
+            log_run(vlogs_run_id, 3000)
             assert wait_for(lambda: "the spool refused" in capfd.readouterr().err, timeout=GUARD)
-            server.read_only = False
+            proxy.mode = "pass"
             assert sink.drain(timeout=GUARD)
             stats = sink.stats()
             assert (3000, {}, 0) == (stats["sent"], stats["dropped"], stats["spooled"])
-            assert Counter(range(3000)) == Counter(int(r["i"]) for r in server.rows(limit=10_000))
+            assert Counter(range(3000)) == stored(vlogs_server, vlogs_run_id, 3000)
         finally:
             logger.remove()
 
@@ -262,14 +264,15 @@ def test_a_spool_that_cannot_write_loses_nothing_memory_can_hold(
 # -- the identity holds at every look ---------------------------------------------------------------
 
 
-def test_the_accounting_identity_holds_at_every_sampled_stats_call(tmp_path: Path) -> None:
-    """stats() sampled every 2 ms through an outage with a spool, a refusing spool, overflow
-    drops and the recovery: received == sent + dropped_total + buffered + in_flight +
-    spool_pending at every sample."""
-    with FakeVictoriaLogs() as server:
-        server.read_only = True
+def test_the_accounting_identity_holds_at_every_sampled_stats_call(
+    vlogs_server: Any, vlogs_run_id: str, tmp_path: Path
+) -> None:
+    """stats() sampled every 2 ms through an outage with a spool, overflow drops and the
+    recovery: received == sent + dropped_total + buffered + in_flight + spool_pending at
+    every sample."""
+    with FaultProxy(port_of(vlogs_server), mode="refuse") as proxy:
         sink = VLogsSink(
-            server.url,
+            proxy.url,
             spool_dir=tmp_path / "spool",
             batch_size=50,
             buffer_size=2000,
@@ -294,12 +297,10 @@ def test_the_accounting_identity_holds_at_every_sampled_stats_call(tmp_path: Pat
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
-            for i in range(3000):
-                logger.bind(i=i).info("record {}", i)
+            log_run(vlogs_run_id, 3000)
             assert wait_for(lambda: sink.stats()["spooled"] >= 1000, timeout=GUARD)
-            server.read_only = False
-            for i in range(3000, 4000):
-                logger.bind(i=i).info("record {}", i)
+            proxy.mode = "pass"
+            log_run(vlogs_run_id, 1000, start=3000)
             assert sink.drain(timeout=GUARD)
         finally:
             stop.set()
@@ -310,6 +311,7 @@ def test_the_accounting_identity_holds_at_every_sampled_stats_call(tmp_path: Pat
         stats = sink.stats()
         assert 0 == unaccounted(stats)
         assert 4000 == stats["sent"] + stats["dropped_total"]
+        assert stats["sent"] == sum(stored(vlogs_server, vlogs_run_id, stats["sent"]).values())
 
 
 # -- configuration mistakes are named, kept and retried ---------------------------------------------
