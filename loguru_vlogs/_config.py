@@ -111,6 +111,7 @@ class Settings:
     spool_max_bytes: int
     spool_fsync: str
     spool_threshold: int
+    handle_sigterm: bool
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
         """Headers of one insert request to ``endpoint`` (compression header added by the caller)."""
@@ -364,6 +365,7 @@ def build_settings(
     spool_max_bytes: object,
     spool_fsync: object,
     spool_threshold: object,
+    handle_sigterm: object,
 ) -> Settings:
     """Validate every argument of ``VLogsSink`` and return the frozen settings."""
     urls: Sequence[object]
@@ -501,6 +503,11 @@ def build_settings(
         raise TypeError(
             f"Invalid {label('verify')}: it should be True or False, not {_type_name(verify)}"
         )
+    if not isinstance(handle_sigterm, bool):
+        raise TypeError(
+            f"Invalid {label('handle_sigterm')}: it should be True or False, "
+            f"not {_type_name(handle_sigterm)}"
+        )
     cert = _check_path("client_cert", client_cert)
     key = _check_path("client_key", client_key)
     if key is not None and cert is None:
@@ -542,6 +549,7 @@ def build_settings(
         spool_max_bytes=spool_max,
         spool_fsync=str(spool_fsync),
         spool_threshold=threshold,
+        handle_sigterm=handle_sigterm,
     )
 
 
