@@ -415,3 +415,60 @@ def test_billiard_pool_workers_deliver_what_they_logged(
     proc = scenario("pool", vlogs_server.url, run_id=run_id, method=method, kind="billiard")
     run_to_end(proc)
     assert 1500 == stored(vlogs_server, run_id, 1500)
+
+
+# -- loguru-vlogs ship --------------------------------------------------------------------------
+
+
+def _unread_bytes(pipe: IO[bytes]) -> int:
+    """Bytes written to the pipe that its reader has not taken yet (Linux FIONREAD)."""
+    import fcntl
+    import struct
+    import termios
+
+    raw = fcntl.ioctl(pipe.fileno(), termios.FIONREAD, struct.pack("i", 0))
+    return int(struct.unpack("i", raw)[0])
+
+
+@pytest.mark.parametrize(
+    "signum",
+    [
+        pytest.param(signal.SIGTERM, id="SIGTERM"),
+        pytest.param(signal.SIGINT, id="SIGINT", marks=pytest.mark.slow),
+    ],
+)
+def test_ship_stopped_while_its_input_is_open_sends_what_it_read_and_exits_0(
+    vlogs_server: Any, run_id: str, signum: signal.Signals
+) -> None:
+    """`(seq 500; sleep 5) | loguru-vlogs ship ...`, then SIGTERM (or SIGINT): 500 stored,
+    exit status 0, the summary, and no fatal error from a thread blocked on stdin."""
+    command = [sys.executable, "-m", "loguru_vlogs", "ship", "--url", vlogs_server.url]
+    command += ["--field", f"run_id={run_id}"]
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=subprocess_env(VLOGS_FLUSH_INTERVAL="60"),
+    ) as proc:
+        assert proc.stdin is not None
+        assert proc.stderr is not None
+        try:
+            proc.stdin.write(b"".join(b"%d\n" % i for i in range(1, 501)))
+            proc.stdin.flush()
+            deadline = time.monotonic() + START_TIMEOUT
+            while _unread_bytes(proc.stdin) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert 0 == _unread_bytes(proc.stdin)
+            proc.send_signal(signum)
+            returncode = proc.wait(10)  # stdin still open
+            err = proc.stderr.read().decode()
+        finally:
+            proc.kill()
+    assert 0 == returncode, err
+    lines = err.splitlines()
+    assert [
+        f"loguru-vlogs ship: {signum.name}: sending what was read (up to 5 s)",
+        "loguru-vlogs ship: 500 lines read, 500 records sent in 1 requests",
+    ] == lines
+    assert 500 == stored(vlogs_server, run_id, 500)
