@@ -40,7 +40,7 @@ import time
 import weakref
 from collections.abc import Callable
 from types import FrameType
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ._diag import emit
 
@@ -235,14 +235,16 @@ def _in_sink_code(frame: FrameType | None) -> bool:
     return False
 
 
-def _terminate(signum: int) -> None:
+def _terminate(signum: int) -> NoReturn:
     """Flush every live sink (unless another flush runs: then wait for it), then die."""
-    if _flush_lock.acquire(timeout=_flush_bound()):
-        _flush_all(time.monotonic())
-    _die(signum)
+    try:
+        if _flush_lock.acquire(timeout=_flush_bound()):
+            _flush_all(time.monotonic())
+    finally:
+        _die(signum)
 
 
-def _die(signum: int) -> None:
+def _die(signum: int) -> NoReturn:
     """End the process by ``signum``'s default action, from any thread."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signum, signal.SIG_DFL)
@@ -307,11 +309,8 @@ _RETRIP_INTERVAL = 0.01
 
 
 def _watch(read_end: int) -> None:
-    """Wait for SIGTERM while our handler is the one installed, then make sure the process
-    ends in time. The handler normally flushes and dies at once. While it has not started (the
-    main thread is inside the sink's code, or stuck outside Python), call it again every few
-    milliseconds; after :data:`HANDLER_GRACE`, flush from here. Should the flush hang, end the
-    process once its budget is long past."""
+    """Wait for SIGTERM while our handler is the one installed (a handler the application
+    installed since decides alone), then make sure the process ends in time."""
     while True:
         try:
             data = os.read(read_end, 512)
@@ -320,13 +319,22 @@ def _watch(read_end: int) -> None:
         if not data:
             return
         if signal.SIGTERM in data and signal.getsignal(signal.SIGTERM) is _on_sigterm:
-            break
+            _see_sigterm_through()
+
+
+def _see_sigterm_through() -> None:
+    """The handler normally flushes and dies at once. While it has not started (the main
+    thread is inside the sink's code, or stuck outside Python), call it again every few
+    milliseconds; after :data:`HANDLER_GRACE`, flush from here. Should the flush hang, end
+    the process once its budget is long past. Returns only if the application took SIGTERM
+    over meanwhile."""
     main = threading.main_thread().ident
     deadline = time.monotonic() + HANDLER_GRACE
     while not _handler_started.wait(_RETRIP_INTERVAL):
+        if signal.getsignal(signal.SIGTERM) is not _on_sigterm:
+            return
         if time.monotonic() >= deadline or main is None:
             _terminate(signal.SIGTERM)
-            return
         # A real signal, so that a wait in the main thread is interrupted and the handler runs.
         signal.pthread_kill(main, signal.SIGTERM)
     bound = _flush_bound()
