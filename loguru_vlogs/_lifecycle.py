@@ -1,4 +1,4 @@
-"""Process-level hooks, in one place: the exit flush and the fork reset.
+"""Process-level hooks, in one place: the exit flush, the fork reset and SIGTERM.
 
 Nothing is installed at import. :func:`install` runs when the first sink is made, and it
 registers, once per process (a forked child inherits them):
@@ -20,9 +20,11 @@ SIGTERM's default action kills the process without running atexit. The handler f
 live sink as the exit hook does, then restores the default action and sends the signal again,
 so the process still dies by SIGTERM (what a supervisor expects). Invariants:
 
-- one process-wide flush at a time (``_flush_lock``: exit hook, handler, watchdog);
+- one process-wide flush at a time (``_flush_lock``: exit hook, multiprocessing child exit,
+  handler, watchdog);
 - the handler never flushes while the interrupted main thread is inside the sink's code (it
-  may hold a lock the flush needs): it re-raises the signal and runs again once it left;
+  may hold a lock the flush needs): it steps back, and the watchdog calls it again every few
+  milliseconds, or flushes from its own thread after :data:`HANDLER_GRACE`;
 - a forked child never writes to its parent's wakeup pipe (it gets its own, or none);
 - after SIGTERM the process ends within the flush budget plus :data:`HANDLER_GRACE` and
   :data:`WATCHDOG_SLACK`, even when the main thread never runs the handler (stuck in C code
@@ -72,7 +74,8 @@ _flush_lock = threading.Lock()
 _handler_started = threading.Event()
 #: SIGTERM's disposition was looked at (once per process, inherited by forks).
 _sigterm_checked = False
-#: Our signal wakeup pipe (read end, write end) while the watchdog watches.
+#: The watchdog's pipe (read end, write end): the signal wakeup fd unless another one was set;
+#: the handler writes to it too.
 _wakeup: tuple[int, int] | None = None
 
 
