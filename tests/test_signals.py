@@ -397,7 +397,8 @@ def test_pool_workers_terminated_on_exit_deliver_what_they_logged(
     vlogs_server: Any, scenario: Any, run_id: str, method: str, kind: str
 ) -> None:
     """`with Pool(3) as p: p.map(task, range(30))` terminates its workers (SIGTERM) on exit;
-    ProcessPoolExecutor lets them exit: either way, 30 tasks of 50 records, each stored once."""
+    ProcessPoolExecutor lets them exit: either way, 30 tasks of 50 records, each stored once.
+    The parent exits 0: its workers' signals never reach its own watchdog."""
     proc = scenario("pool", vlogs_server.url, run_id=run_id, method=method, kind=kind)
     run_to_end(proc)
     assert 1500 == stored(vlogs_server, run_id, 1500)
