@@ -12,13 +12,13 @@ import contextlib
 import datetime
 import json
 import os
-import queue
 import re
+import select
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import IO, Any, NamedTuple
 
@@ -289,50 +289,71 @@ class _Progress:
             self._stream.flush()
 
 
-#: After SIGINT/SIGTERM, how long lines already read from stdin may take to reach the queue.
-_STOP_GRACE = 0.05
+#: How long a wait for input lasts before the stop flag is looked at again (a signal also
+#: ends the wait: Python runs the handler, which sets the flag, then waits again).
+_POLL = 0.1
+#: Bytes asked for per read.
+_CHUNK = 65536
 
 
 class _Reader:
-    """Reads stdin on a daemon thread, so the main thread can stop on a signal at any time.
+    """Reads stdin in the main thread, so that a signal stops it at any moment.
 
+    No thread is ever left blocked in ``sys.stdin``: at interpreter shutdown, a daemon thread
+    inside stdin's buffered reader holds its lock, and the interpreter aborts ("Fatal Python
+    error: _enter_buffered_busy"). On POSIX the file descriptor is read with ``select`` and
+    ``os.read``; another stream (in-memory, or on Windows) is iterated line by line.
     Signal handlers only set a flag: raising from them could land inside ``sink.write``
     (which swallows exceptions) or lose a line already read.
     """
 
-    _EOF = None
-
     def __init__(self, stdin: IO[Any]) -> None:
-        self._source: Iterable[Any] = getattr(stdin, "buffer", stdin)
-        # Bounded: a fast producer waits on the pipe instead of filling memory.
-        self._queue: queue.Queue[str | None] = queue.Queue(maxsize=10_000)
-        self._thread = threading.Thread(target=self._run, name="loguru-vlogs-stdin", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            for raw in self._source:
-                text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-                self._queue.put(text.rstrip("\r\n"))
-        except (OSError, ValueError) as exc:  # a closed or broken stdin ends the input
-            print(f"loguru-vlogs ship: reading stdin failed: {exc}", file=sys.stderr)
-        finally:
-            self._queue.put(self._EOF)
+        self._stdin = stdin
+        self._fd: int | None = None
+        if os.name == "posix":
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                self._fd = stdin.fileno()
 
     def lines(self, stop: Callable[[], bool]) -> Iterator[str]:
-        """Lines until EOF; once ``stop()`` is true, only those already read."""
-        while True:
-            stopping = stop()
-            try:
-                # Stopping: a short grace lets lines the thread has just read reach the queue.
-                line = self._queue.get(timeout=_STOP_GRACE if stopping else 0.1)
-            except queue.Empty:
-                if stopping:
+        """Lines until EOF or until ``stop()`` is true (then the lines already read)."""
+        if self._fd is None:
+            yield from self._iterate(stop)
+        else:
+            yield from self._poll(self._fd, stop)
+
+    def _iterate(self, stop: Callable[[], bool]) -> Iterator[str]:
+        try:
+            for raw in getattr(self._stdin, "buffer", self._stdin):
+                yield _text(raw)
+                if stop():
                     return
+        except (OSError, ValueError) as exc:  # a closed or broken stdin ends the input
+            print(f"loguru-vlogs ship: reading stdin failed: {exc}", file=sys.stderr)
+
+    def _poll(self, fd: int, stop: Callable[[], bool]) -> Iterator[str]:
+        pending = b""
+        while not stop():
+            if not select.select([fd], [], [], _POLL)[0]:
                 continue
-            if line is self._EOF:
-                return
-            yield line
+            try:
+                chunk = os.read(fd, _CHUNK)
+            except BlockingIOError:
+                continue
+            except OSError as exc:  # a broken stdin ends the input
+                print(f"loguru-vlogs ship: reading stdin failed: {exc}", file=sys.stderr)
+                break
+            if not chunk:
+                break
+            *complete, pending = (pending + chunk).split(b"\n")
+            for raw in complete:
+                yield _text(raw)
+        if pending:  # read, though its line break has not come (EOF, or stopped)
+            yield _text(pending)
+
+
+def _text(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text.rstrip("\r\n")
 
 
 def ship(args: argparse.Namespace) -> int:

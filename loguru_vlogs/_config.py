@@ -113,6 +113,7 @@ class Settings:
     spool_threshold: int
     max_message_bytes: int | None
     time_window: tuple[float, float] | None
+    handle_sigterm: bool
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
         """Headers of one insert request to ``endpoint`` (compression header added by the caller)."""
@@ -560,6 +561,7 @@ def settle(values: Mapping[str, Any]) -> Settings:
         ),
         max_message_bytes=values["max_message_bytes"],
         time_window=None if window is None else (float(window[0]), float(window[1])),
+        handle_sigterm=values["handle_sigterm"],
     )
 
 

@@ -27,6 +27,8 @@ from ._config import Endpoint, Settings, quote_query_value
 from ._explain import diagnose
 from ._transport import USER_AGENT, Outcome, install_log_filters
 
+#: A Deadline thread with nothing to watch for this long (seconds) ends.
+_IDLE_EXIT = 60.0
 #: The Deadline of the request this thread is making (read by the connection classes below).
 _ACTIVE = threading.local()
 
@@ -84,7 +86,9 @@ class Deadline:
             while True:
                 deadline = self._deadline
                 if deadline is None:
-                    self._cond.wait(30.0)
+                    if not self._cond.wait(_IDLE_EXIT) and self._deadline is None:
+                        self._thread = None  # idle: the next arm() starts another
+                        return
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining > 0:

@@ -519,6 +519,23 @@ OPTIONS: tuple[Option, ...] = (
             "`-retentionPeriod`)."
         ),
     ),
+    Option(
+        "handle_sigterm",
+        check=check_bool,
+        default=True,
+        default_text="`True`",
+        unit="bool",
+        parse=parse_boolean,
+        form="boolean",
+        meaning=(
+            "On SIGTERM (`docker stop`, Kubernetes, systemd, `Pool.terminate()`), send what every "
+            "sink holds within its `shutdown_timeout` (spilling to the spool), report losses on "
+            "stderr, then end by SIGTERM as the process would have without the sink. Installed by "
+            "the first sink made in the main thread while SIGTERM has its default action: a "
+            "handler of the application or its framework wins (see "
+            "[production](production.md)). `False`: leave SIGTERM alone."
+        ),
+    ),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}

@@ -150,6 +150,7 @@ class VLogsSink:
         spool_threshold: int | None = None,
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = (7 * 86400.0, 2 * 86400.0),
+        handle_sigterm: bool = True,
     ) -> None:
         self._kwargs: dict[str, Any] = {
             k: v for k, v in locals().items() if k not in ("self", "__class__")
@@ -176,7 +177,7 @@ class VLogsSink:
         self._transport_factory: Callable[[], Transport] = self._http_transport
         self._build_engine()
         self.complete = _make_complete(self._complete)
-        _lifecycle.install(self)
+        _lifecycle.install(self, handle_sigterm=self.settings.handle_sigterm)
         _lifecycle.on_fork_in_child(self._reset_after_fork)
         if self._worker.spool_pending:
             self._arm()  # an earlier process left records in the spool: send them now
@@ -215,6 +216,7 @@ class VLogsSink:
         )
         self._armed = False
         self._arm_lock = threading.Lock()
+        self._shutdown_lock = threading.Lock()
         self._reported_lost = 0
         self._reported_waiting = 0
 
@@ -391,7 +393,18 @@ class VLogsSink:
             self._armed = True
 
     def _shutdown(self, deadline: float) -> bool:
-        """Deliver until ``deadline``; report on stderr what could not be delivered."""
+        """Deliver until ``deadline``; report on stderr what could not be delivered.
+
+        One at a time: the SIGTERM watchdog's flush may meet the application's ``close()``.
+        """
+        if not self._shutdown_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        try:
+            return self._shutdown_locked(deadline)
+        finally:
+            self._shutdown_lock.release()
+
+    def _shutdown_locked(self, deadline: float) -> bool:
         try:
             budget = max(0.0, deadline - time.monotonic())
             counters = self._worker.counters

@@ -48,6 +48,8 @@ class Worker:
         self._warn = warnings
         self._compress, self._headers = request_plan(settings)
         self._thread: threading.Thread | None = None
+        #: the generation of the worker thread running this code (unset: inline, no thread)
+        self._local = threading.local()
         self.ident: int | None = None
         # Guarded by buffer.cond:
         self._stopping = False
@@ -148,14 +150,16 @@ class Worker:
             self._loop(inline=True)
         with cond:
             self._abandon()
-            if thread is not None and thread.is_alive():
+            left_behind = thread is not None and thread.is_alive()
+            if left_behind:
                 # Stuck in a request past the deadline: it is left behind (its late answer
                 # is still settled, see _account), and a write restarts a fresh thread.
                 self._generation += 1
             self._thread = None
-        if self._transport is not None and not (thread is not None and thread.is_alive()):
-            self._transport.close()
-            self._transport = None
+            transport, self._transport = self._transport, None
+        # A thread left behind keeps the transport it is using; the next one makes its own.
+        if transport is not None and not left_behind:
+            transport.close()
 
     def attach_spool(self, spool: Spool) -> None:
         """Use ``spool`` from now on (opened again after a ``close()``)."""
@@ -244,6 +248,7 @@ class Worker:
     # -- the thread ------------------------------------------------------------------------------
 
     def _run(self, generation: int) -> None:
+        self._local.generation = generation
         mute_thread(threading.get_ident())
         self.buffer.worker_resting = False
         try:
@@ -389,12 +394,13 @@ class Worker:
         self._refresh_spool()
 
     def _send(self, index: int, payload: bytes, timeout: float) -> Outcome:
-        if self._transport is None:
-            self._transport = self._transport_factory()
+        transport = self._transport
+        if transport is None:  # (made outside the lock: the first one imports urllib3)
+            transport = self._transport = self._transport_factory()
         endpoint = self.settings.endpoints[index]
         self.buffer.worker_sending_since = time.monotonic()
         try:
-            return self._transport.send(endpoint, payload, self._headers[index], timeout)
+            return transport.send(endpoint, payload, self._headers[index], timeout)
         finally:
             self.buffer.worker_sending_since = 0.0
 
@@ -405,11 +411,14 @@ class Worker:
         (:mod:`._policy`) decides; this carries the decision out.
         """
         cond = self.buffer.cond
+        generation = getattr(self._local, "generation", None)
         while True:
             to_spool: list[bytes] | None = None
             with cond:
                 if batch is not None and self._inflight is not batch:
                     return None  # abandoned by stop(): already counted
+                if generation is not None and generation != self._generation:
+                    return None  # this thread was left behind: a newer one does the work
                 now = time.monotonic()
                 index, wait, picked = self._endpoints.pick(now)
                 decision = self._policy.decide(

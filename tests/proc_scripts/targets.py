@@ -44,6 +44,12 @@ def task(args: tuple[str, int, bool]) -> int:
     return os.getpid()
 
 
+def task50(k: int) -> int:
+    """Pool task ``k``: log 50 records as ``task-K`` (no complete()); returns the worker pid."""
+    log_records(logger, f"task-{k}", 50)
+    return os.getpid()
+
+
 def child_with_late_thread(log: Any, who: str, n: int, late: float) -> None:
     """``Process`` target that returns while a non-daemon thread it started is still working.
 
