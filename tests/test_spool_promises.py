@@ -294,7 +294,7 @@ def test_what_neither_the_spool_nor_memory_can_hold_is_dropped_with_a_reason(
     or spool_error), never lost silently; the identity holds."""
     spool_dir = tmp_path / "spool"
     fake_vlogs.read_only = True
-    sink = outage_sink(fake_vlogs.url, spool_dir, batch_size=1, buffer_size=3)
+    sink = outage_sink(fake_vlogs.url, spool_dir, batch_size=1, buffer_size=3, shutdown_timeout=0.2)
     logger.add(sink)
     shutil.rmtree(spool_dir)
     spool_dir.write_text("not a directory any more")
