@@ -57,10 +57,17 @@ import loguru_vlogs  # noqa: E402
 from loguru_vlogs import VLogsSink  # noqa: E402
 
 #: Targets of issue 6.
-TARGET_OVERHEAD = 1.25
+# Issue 16's targets (the earlier 1.25x overhead and 1.5x-vs-stdlib targets are retired: below
+# what any loguru sink can reach under the GIL, see benchmarks/README.md).
+#: end to end (log N + complete()): VLogsSink's time / loguru's default text file sink's
+TARGET_VS_TEXT_FILE = 1.0
+TARGET_OVERHEAD = 1.40
 TARGET_THROUGHPUT = 1.5
-TARGET_MEMORY = 2.0
-TARGET_WIRE = 5.0
+#: at 4 and 8 threads: VLogsSink's ratio minus the control sink's
+TARGET_THREADS_EXCESS = 0.1
+TARGET_IMPORT_MS = 15.0
+TARGET_MEMORY = 1.2
+TARGET_WIRE = 15.0
 TARGET_EXIT_UP_MS = 100.0
 EXIT_DOWN_TIMEOUT = 1.0
 EXIT_DOWN_SLACK_MS = 500.0
@@ -310,6 +317,7 @@ def throughput_vlogs(
     calls_done = time.monotonic()
     sent_while_logging = sink.stats()["sent"]
     logger.complete()  # VLogsSink: returns once the server accepted everything
+    completed = time.monotonic()
     found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
     logger.remove()
     # tail: from the last logger call until the receiver held everything. Short when the
@@ -320,6 +328,8 @@ def throughput_vlogs(
         "records": n,
         "tail_ms": (seen - calls_done) * 1e3,
         "sent_while_logging": sent_while_logging / n,
+        # log N + logger.complete() (delivered): the end-to-end figure of issue 16
+        "e2e_rps": n / (completed - start),
     }
 
 
@@ -372,11 +382,13 @@ def throughput_handler_via_loguru(rx: Receiver, n: int) -> dict[str, Any]:
     return {"rps": n / (seen - start), "stored": found, "records": n}
 
 
-def throughput_file(n: int, directory: Path) -> dict[str, Any]:
-    path = directory / "serialize.jsonl"
+def throughput_file(n: int, directory: Path, *, serialize: bool = True) -> dict[str, Any]:
+    """Loguru's own file sink, ``serialize=True`` (JSON) or its default text lines: the time
+    from the first call until the file is flushed and closed."""
+    path = directory / ("serialize.jsonl" if serialize else "app.log")
     path.unlink(missing_ok=True)
     logger.remove()
-    handler = logger.add(str(path), serialize=True, backtrace=False, diagnose=False)
+    handler = logger.add(str(path), serialize=serialize, backtrace=False, diagnose=False)
     mix = LoguruMix(logger)
     start = time.monotonic()
     mix.burst(0, n)
@@ -395,7 +407,7 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "records": runs[0]["records"],
         "complete": all(r["stored"] >= r["records"] for r in runs),
     }
-    for key in ("tail_ms", "sent_while_logging"):
+    for key in ("tail_ms", "sent_while_logging", "e2e_rps"):
         if key in runs[0]:
             out[key] = median([r[key] for r in runs])
     return out
@@ -408,7 +420,7 @@ def throughput_figure(
     ``serialize=True`` to a file; repetitions interleaved."""
     n, reps = sizes.throughput_records, sizes.throughput_reps
     handler_ok = _have("vlogs_handler")
-    names = ["vlogs", "vlogs_gil_yields_off", "file"]
+    names = ["vlogs", "vlogs_gil_yields_off", "file", "text_file"]
     if handler_ok:
         names += ["victorialogs_handler", "victorialogs_handler_via_loguru"]
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -421,12 +433,21 @@ def throughput_figure(
             runs["victorialogs_handler_via_loguru"].append(throughput_handler_via_loguru(rx, n))
         if with_file:
             runs["file"].append(throughput_file(n, directory))
+            runs["text_file"].append(throughput_file(n, directory, serialize=False))
     result: dict[str, Any] = {
         "receiver": rx.kind,
         "receiver_description": rx.description,
         "vlogs": _median_run(runs["vlogs"]),
         "vlogs_gil_yields_off": _median_run(runs["vlogs_gil_yields_off"]),
         "loguru_serialize_file": _median_run(runs["file"]) if with_file else None,
+        "loguru_text_file": _median_run(runs["text_file"]) if with_file else None,
+        # end to end, log N + complete(): VLogsSink's time / the text file sink's (<= 1: no
+        # dearer than writing the records to a local file)
+        "time_ratio_vs_text_file": (
+            _median_run(runs["text_file"])["rps"] / _median_run(runs["vlogs"])["e2e_rps"]
+            if with_file
+            else None
+        ),
         "victorialogs_handler": None,
         "victorialogs_handler_via_loguru": None,
         "ratio_vs_handler": None,
@@ -706,12 +727,13 @@ def import_figure(reps: int) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def receivers(choice: str) -> Iterator[tuple[Receiver, Receiver | None]]:
-    """(primary, null-or-None): the issue's receiver, plus the null one when that is the fake."""
+    """(primary, null-or-None): the issue's receiver, plus the null one beside the fake or a
+    real server (end-to-end figures against both)."""
     from loguru_vlogs.testing import find_binary
 
     kind = choice if choice != "auto" else ("real" if find_binary() else "fake")
     with Receiver(kind) as primary:
-        if kind == "fake":
+        if kind in ("fake", "real"):
             with Receiver("null") as null:
                 yield primary, null
         else:
@@ -725,7 +747,7 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
     with receivers(receiver_choice) as (primary, null), tempfile.TemporaryDirectory() as tmp:
         # ``fast``: the receiver that lets a shipper go as fast as it can (a real server, or the
         # null one): with the fake, its own CPU (about 60 µs per row) would be what is measured.
-        fast = null if null is not None else primary
+        fast = primary if primary.kind == "real" or null is None else null
         log(f"receiver: {primary.kind} ({primary.url}); fast receiver: {fast.kind}")
         log("6 import time")
         figures["import"] = import_figure(sizes.import_reps)
@@ -738,9 +760,7 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
         figures["throughput"] = throughput_figure(primary, sizes, Path(tmp))
         if null is not None:
             log("2 throughput (null receiver)")
-            figures["throughput_null_receiver"] = throughput_figure(
-                null, sizes, Path(tmp), with_file=False
-            )
+            figures["throughput_null_receiver"] = throughput_figure(null, sizes, Path(tmp))
         log("2 sustained logging, GIL yields on and off")
         figures["sustained"] = sustained_figure(fast, sizes.memory_records * 3 // 2)
         log("3 memory")
@@ -856,10 +876,45 @@ def scaling_figure(rx: Receiver, sizes: Sizes) -> dict[str, Any]:
 
 
 def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each target of the issue with the measured value and whether it is met."""
+    """Each target of issue 16 with the measured value and whether it is met."""
     exit_ = f["exit"]
-    rows = [
-        ("caller overhead (wall)", f["caller_overhead"]["ratio"], "<=", TARGET_OVERHEAD),
+    rows: list[tuple[str, float | None, str, float]] = []
+    for key in ("throughput", "throughput_null_receiver"):
+        if key in f:
+            t = f[key]
+            rx = t["receiver"]
+            rows += [
+                (
+                    f"end to end vs loguru's text file sink, time ({rx})",
+                    t.get("time_ratio_vs_text_file"),
+                    "<=",
+                    TARGET_VS_TEXT_FILE,
+                ),
+                (
+                    f"throughput vs victorialogs-handler, loguru sink ({rx})",
+                    t["ratio_vs_handler_via_loguru"],
+                    ">=",
+                    TARGET_THROUGHPUT,
+                ),
+            ]
+    rows.append(("caller overhead (wall)", f["caller_overhead"]["ratio"], "<=", TARGET_OVERHEAD))
+    for row in f["scaling"]["rows"]:
+        if row["threads"] in (4, 8) and not row["enqueue"] and row.get("control_ratio"):
+            rows.append(
+                (
+                    f"{row['threads']} threads: ratio above the control sink's",
+                    row["ratio"] - row["control_ratio"],
+                    "<=",
+                    TARGET_THREADS_EXCESS,
+                )
+            )
+    rows += [
+        (
+            "import loguru_vlogs after loguru (ms)",
+            f["import"]["loguru_vlogs_ms"],
+            "<=",
+            TARGET_IMPORT_MS,
+        ),
         ("memory per buffered record / line", f["memory"]["ratio"], "<=", TARGET_MEMORY),
         ("wire: uncompressed / default", f["wire"]["ratio_none_over_default"], ">=", TARGET_WIRE),
         ("exit latency, server up (ms)", exit_["up_overhead_ms"], "<=", TARGET_EXIT_UP_MS),
@@ -870,24 +925,6 @@ def targets(f: dict[str, Any]) -> list[dict[str, Any]]:
             EXIT_DOWN_TIMEOUT * 1000 + EXIT_DOWN_SLACK_MS,
         ),
     ]
-    for key in ("throughput_null_receiver", "throughput"):
-        if key in f:
-            t = f[key]
-            rx = t["receiver"]
-            rows[1:1] = [
-                (
-                    f"throughput vs victorialogs-handler, stdlib ({rx})",
-                    t["ratio_vs_handler"],
-                    ">=",
-                    TARGET_THROUGHPUT,
-                ),
-                (
-                    f"throughput vs victorialogs-handler, loguru sink ({rx})",
-                    t["ratio_vs_handler_via_loguru"],
-                    ">=",
-                    TARGET_THROUGHPUT,
-                ),
-            ]
     out = []
     for name, value, op, target in rows:
         met = None if value is None else (value <= target if op == "<=" else value >= target)
@@ -972,12 +1009,22 @@ def table(result: dict[str, Any]) -> str:
             ),
         ]
         if t["loguru_serialize_file"] is not None:
+            serialize_rps = _rps(t["loguru_serialize_file"])
             rows.append(
                 (
                     "",
                     "",
-                    f"loguru serialize=True → file {_n(_rps(t['loguru_serialize_file']), 0)}",
+                    f"loguru serialize=True → file {_n(serialize_rps, 0)}",
+                    _x(t["vlogs"]["rps"] / serialize_rps if serialize_rps else None),
+                )
+            )
+        if t.get("loguru_text_file") is not None:
+            rows.append(
+                (
+                    "  end to end, time vs loguru's text file sink",
                     "",
+                    f"loguru default text → file {_n(_rps(t['loguru_text_file']), 0)}",
+                    _x(t["time_ratio_vs_text_file"]),
                 )
             )
     su = f.get("sustained")
