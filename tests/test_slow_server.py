@@ -58,6 +58,18 @@ def unaccounted(stats: dict[str, Any]) -> int:
     )
 
 
+def retrying_sink(url: str | list[str], **options: Any) -> VLogsSink:
+    """Sends at once, retries every 0.05-0.1 s, gives up 0.2 s into remove()."""
+    settings: dict[str, Any] = {
+        "flush_interval": 0.02,
+        "backoff_base": 0.05,
+        "backoff_max": 0.1,
+        "shutdown_timeout": 0.2,
+        **options,
+    }
+    return VLogsSink(url, **settings)
+
+
 @pytest.fixture
 def trickle(vlogs_server: Any) -> Iterator[FaultProxy]:
     """Answers 200 with a body sent one byte every 0.5 s (and never forwards the request)."""
@@ -321,13 +333,7 @@ def test_a_url_path_the_server_does_not_serve_is_named_and_the_records_kept(
     vlogs_server: Any, vlogs_run_id: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """A wrong path prefix: one stderr line says what to change; nothing is dropped."""
-    sink = VLogsSink(
-        vlogs_server.url + "/vlogs",
-        flush_interval=0.02,
-        backoff_base=0.05,
-        backoff_max=0.1,
-        shutdown_timeout=0.2,
-    )
+    sink = retrying_sink(vlogs_server.url + "/vlogs")
     logger.add(sink)
     try:
         log_run(vlogs_run_id, 5)
@@ -347,14 +353,7 @@ def test_https_spoken_to_a_plain_http_port_is_named(
     """https:// to a plain-HTTP server: the same words as `loguru-vlogs check`, no raw SSL text
     alone, and the records kept."""
     url = vlogs_server.url.replace("http://", "https://")
-    sink = VLogsSink(
-        url,
-        verify=False,
-        flush_interval=0.02,
-        backoff_base=0.05,
-        backoff_max=0.1,
-        shutdown_timeout=0.2,
-    )
+    sink = retrying_sink(url, verify=False)
     logger.add(sink)
     try:
         logger.info("over TLS?")
@@ -386,13 +385,7 @@ def test_an_html_page_answered_with_200_is_not_taken_for_delivery(
 
     web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
     threading.Thread(target=web.serve_forever, daemon=True).start()
-    sink = VLogsSink(
-        f"http://127.0.0.1:{web.server_address[1]}",
-        flush_interval=0.02,
-        backoff_base=0.05,
-        backoff_max=0.1,
-        shutdown_timeout=0.2,
-    )
+    sink = retrying_sink(f"http://127.0.0.1:{web.server_address[1]}")
     logger.add(sink)
     try:
         logger.info("to a web server")

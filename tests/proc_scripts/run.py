@@ -453,12 +453,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
 
 
 def main(argv: list[str]) -> None:
-    scenario, url = argv[1], argv[2]
-    params = json.loads(argv[3]) if len(argv) > 3 else {}
-    logger.remove()
-    result = SCENARIOS[scenario](url, **params)
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
+    targets.run_scenario(SCENARIOS, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import ctypes
-import json
 import multiprocessing
 import signal
 import sys
@@ -184,12 +183,7 @@ SCENARIOS: dict[str, Callable[..., Any]] = {
 
 
 def main(argv: list[str]) -> None:
-    scenario, url = argv[1], argv[2]
-    params = json.loads(argv[3]) if len(argv) > 3 else {}
-    logger.remove()
-    result = SCENARIOS[scenario](url, **params)
-    sys.stdout.write(json.dumps(result) + "\n")
-    sys.stdout.flush()
+    targets.run_scenario(SCENARIOS, argv)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from loguru import logger as _loguru_logger
@@ -76,3 +79,13 @@ def child_with_executor(log: Any, who: str, n: int) -> None:
     global _EXECUTOR  # noqa: PLW0603 - the long-lived executor of a real application
     _EXECUTOR = concurrent.futures.ThreadPoolExecutor(2)
     _EXECUTOR.submit(log_records, log, who, n).result()
+
+
+def run_scenario(scenarios: Mapping[str, Callable[..., Any]], argv: list[str]) -> None:
+    """``script SCENARIO URL [JSON params]``: run it, print its result as one JSON line."""
+    scenario, url = argv[1], argv[2]
+    params = json.loads(argv[3]) if len(argv) > 3 else {}
+    _loguru_logger.remove()
+    result = scenarios[scenario](url, **params)
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
