@@ -11,6 +11,7 @@ time is up; the request then fails (retried), and its connection is discarded.
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import socket
 import threading
@@ -47,6 +48,8 @@ class Deadline:
         self._connection: Any = None
         self._fired = False
         self._thread: threading.Thread | None = None
+        #: when the thread wakes up next (it is told of an earlier deadline only)
+        self._wake_at = math.inf
 
     def arm(self, deadline: float) -> bool:
         """Watch the next request until ``deadline``; False when no thread can run (exit)."""
@@ -63,7 +66,11 @@ class Deadline:
             self._deadline = deadline
             self._connection = None
             self._fired = False
-            self._cond.notify()
+            if deadline < self._wake_at:
+                # Otherwise the thread wakes first and waits again for the rest: no GIL
+                # hand-off to it per request (a worker sending back to back arms a later
+                # deadline each time).
+                self._cond.notify()
         return True
 
     def watch(self, connection: Any) -> None:
@@ -85,13 +92,17 @@ class Deadline:
         with self._cond:
             while True:
                 deadline = self._deadline
+                now = time.monotonic()
                 if deadline is None:
+                    self._wake_at = now + _IDLE_EXIT
                     if not self._cond.wait(_IDLE_EXIT) and self._deadline is None:
                         self._thread = None  # idle: the next arm() starts another
+                        self._wake_at = math.inf
                         return
                     continue
-                remaining = deadline - time.monotonic()
+                remaining = deadline - now
                 if remaining > 0:
+                    self._wake_at = deadline
                     self._cond.wait(remaining)
                     continue
                 self._fired = True

@@ -33,7 +33,10 @@ def refresh_times(
         if match is None:
             continue
         try:
-            stamp = _dt.datetime.fromisoformat(match.group(1).decode("ascii")).timestamp()
+            text = match.group(1).decode("ascii")
+            if text.endswith("Z"):  # Python 3.10's fromisoformat() does not read "Z"
+                text = text[:-1] + "+00:00"
+            stamp = _dt.datetime.fromisoformat(text).timestamp()
         except (ValueError, UnicodeDecodeError, OverflowError, OSError):
             continue  # not a time the encoder wrote: leave the line as it is
         if oldest <= stamp <= newest:

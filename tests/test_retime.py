@@ -44,6 +44,15 @@ def test_a_line_too_old_for_the_server_gets_now_and_keeps_its_original_time() ->
     assert (7, 'said "_time":"x"') == (record["user_id"], record["_msg"])
 
 
+def test_a_utc_time_written_with_z_is_read_on_every_python() -> None:
+    """`...Z` (Python 3.10's fromisoformat() does not read it): old ones still move."""
+    stamp = dt.datetime.fromtimestamp(NOW - 8 * 86400, dt.timezone.utc)
+    old = orjson.dumps({"_msg": "m", "_time": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")})
+    out, moved = refresh_times(old, WINDOW, now=NOW)
+    assert 1 == moved
+    assert orjson.loads(old)["_time"] == orjson.loads(out)["original_time"]
+
+
 def test_a_line_adjusted_before_keeps_its_first_original_time() -> None:
     """A line the encoder already re-timed keeps the record's real original time."""
     old = line(NOW - 9 * 86400, original_time="2020-01-01T00:00:00.000000+00:00")
