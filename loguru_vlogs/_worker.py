@@ -567,7 +567,7 @@ class Worker:
             self._warn.warn(
                 f"spool_drop:{reason}",
                 f"{count} spooled records were {what} and dropped ({reason}; "
-                f"spool_max_bytes={self.settings.spool_max_bytes}); see sink.stats()",
+                f"spool_max_bytes={self.settings.spool_max_bytes}); see stats()",
             )
 
     def _sleep(self, seconds: float) -> None:

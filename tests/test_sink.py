@@ -311,7 +311,7 @@ def test_records_written_on_the_worker_thread_are_refused_and_counted(
         def close(self) -> None:
             real.close()
 
-    sink._worker._transport_factory = Recursing
+    sink._engine.worker._transport_factory = Recursing
     sink("hello")
     assert sink.drain(timeout=5)
     assert {"recursion": 1} == sink.stats()["dropped"]
