@@ -20,6 +20,7 @@ from . import _lifecycle
 from ._buffer import Buffer
 from ._config import Settings, label
 from ._diag import RateLimited, emit
+from ._drops import DropReporter
 from ._options import build_settings
 from ._spool import Spool, SpoolError
 from ._transport import Transport, clear_muted_threads
@@ -129,18 +130,21 @@ class Engine:
             batch_bytes=s.batch_bytes,
         )
         self.warn = RateLimited(s.warn_interval)
+        self.drops = DropReporter(s.on_drop, self.warn)
         self.worker = Worker(
             s,
             self.buffer,
             self._http_transport,
             self.warn,
             spool=spool,
+            drops=self.drops,
         )
         #: the worker runs (or was started) in this process since the last stop
         self.armed = False
         self._arm_lock = threading.Lock()
         self._reported_lost = 0
         self._reported_waiting = 0
+        self._next_nudge = 0.0
 
     # -- the hot path's helpers ------------------------------------------------------------------
 
@@ -175,6 +179,12 @@ class Engine:
     def refuse(self, reason: str) -> None:
         """A record offered but never accepted, counted as dropped for ``reason``."""
         self.buffer.refuse(reason)
+        if self.drops.callback is not None:
+            if self.drops.calling and threading.get_ident() == self.worker.ident:
+                with self.buffer.cond:
+                    self.drops.callback_logged()
+            else:
+                self._nudge()
 
     def encode_failed(self, exc: BaseException) -> None:
         """A record that could not become a line: counted (``encode_error``), said on stderr."""
@@ -183,11 +193,22 @@ class Engine:
 
     def overflowed(self, reason: str) -> None:
         """The buffer was full and a record was dropped (``reason``)."""
+        if self.drops.callback is not None:
+            self._nudge()
         self.warn.warn(
             "overflow",
             f"buffer full ({self.settings.buffer_size} records), overflow="
             f"{self.settings.overflow!r}: records dropped ({reason}); see {self.front}.stats()",
         )
+
+    def _nudge(self) -> None:
+        """Wake the worker so that ``on_drop`` hears of a drop made outside it (it may idle or
+        back off for long); at most once per report interval."""
+        now = time.monotonic()
+        if now >= self._next_nudge:
+            self._next_nudge = now + self.drops.interval
+            with self.buffer.cond:
+                self.buffer.cond.notify_all()
 
     # -- waiting and stopping --------------------------------------------------------------------
 
@@ -270,6 +291,7 @@ class Engine:
                     f"(shutdown_timeout={self.settings.shutdown_timeout:g}s); "
                     f"last error: {last_error or 'none'}"
                 )
+            self.worker.report_drops()
             return lost == 0
         except Exception as exc:  # noqa: BLE001 - loguru stops the other handlers only if we return
             emit(f"stopping the {self.front} failed: {exc!r}")
@@ -322,8 +344,21 @@ class Engine:
         return urls[0] if len(urls) == 1 else urls
 
     def copy_options(self) -> dict[str, Any]:
-        """The options a copy in another process is built from (pickling for spawn)."""
-        return dict(self.options)
+        """The options a copy in another process is built from (pickling for spawn).
+
+        An ``on_drop`` callback that cannot be pickled (a lambda, a bound method of an
+        unpicklable object) stays behind: the copy counts its drops without calling it.
+        """
+        options = dict(self.options)
+        callback = options.get("on_drop")
+        if callback is not None:
+            import pickle
+
+            try:
+                pickle.dumps(callback)
+            except Exception:  # noqa: BLE001 - any pickling failure means: leave it behind
+                options["on_drop"] = None
+        return options
 
     # -- internals -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from ._config import (
     Settings,
     check_auth,
     check_bool,
+    check_callback,
     check_compression,
     check_directory,
     check_fields,
@@ -85,7 +86,8 @@ class Option:
     #: ``check(shown, value) -> value kept``: the option's own validation (the checks that
     #: involve several options are in :func:`._config.settle`)
     check: Check
-    #: reads the text of its ``VLOGS_*`` variable; None for ``auth`` (two variables)
+    #: reads the text of its ``VLOGS_*`` variable; None for ``auth`` (two variables) and
+    #: ``on_drop`` (a callable: no variable)
     parse: Parser | None = None
     #: the form of that text, for docs/configuration.md
     form: str = ""
@@ -519,6 +521,19 @@ OPTIONS: tuple[Option, ...] = (
             "`-retentionPeriod`)."
         ),
     ),
+    Option(
+        "on_drop",
+        check=check_callback,
+        default=None,
+        default_text="`None`",
+        unit="callable",
+        meaning=(
+            "`on_drop(reason, count)`: told about dropped records, by reason (the keys of "
+            '`stats()["dropped"]`), added up and at most once a second, from the worker thread '
+            "(and once more at close), never from a logging call; what it raises is said on "
+            "stderr. For your own metrics (see [stats() and metrics](delivery.md#stats-and-metrics))."
+        ),
+    ),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}
@@ -548,6 +563,8 @@ def variables_table() -> str:
     """The table of docs/configuration.md."""
     rows = ["| variable | argument | form |", "|---|---|---|"]
     for option in OPTIONS:
+        if option.parse is None and option.name != "auth":
+            continue  # a callable (on_drop): code only
         if option.name == "auth":
             rows.append("| `VLOGS_USERNAME` | `auth` | text; needs `VLOGS_PASSWORD` |")
             rows.append(

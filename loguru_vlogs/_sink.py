@@ -117,6 +117,7 @@ class VLogsSink:
         spool_threshold: int | None = None,
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = (7 * 86400.0, 2 * 86400.0),
+        on_drop: Callable[[str, int], object] | None = None,
     ) -> None:
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
         engine = Engine(options, front="sink")
