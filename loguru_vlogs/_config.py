@@ -113,6 +113,7 @@ class Settings:
     spool_threshold: int
     max_message_bytes: int | None
     time_window: tuple[float, float] | None
+    trace_context: bool
     on_drop: Callable[[str, int], object] | None = field(repr=False, compare=False)
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
@@ -573,6 +574,7 @@ def settle(values: Mapping[str, Any]) -> Settings:
         ),
         max_message_bytes=values["max_message_bytes"],
         time_window=None if window is None else (float(window[0]), float(window[1])),
+        trace_context=values["trace_context"],
         on_drop=values["on_drop"],
     )
 

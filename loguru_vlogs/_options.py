@@ -522,6 +522,22 @@ OPTIONS: tuple[Option, ...] = (
         ),
     ),
     Option(
+        "trace_context",
+        check=check_bool,
+        default=True,
+        default_text="`True`",
+        unit="bool",
+        parse=parse_boolean,
+        form="boolean",
+        meaning=(
+            "With `opentelemetry-api` installed and a span active where the record is logged, "
+            "add `trace_id` (32 hex digits), `span_id` (16) and `trace_flags` (`1`: sampled), "
+            "unless the record has its own. Taken in the logging thread, asyncio task included; "
+            "loguru's `enqueue=True` needs `logger.configure(patcher=trace_patcher)` (see "
+            "[tracing.md](tracing.md)). `False`: never look."
+        ),
+    ),
+    Option(
         "on_drop",
         check=check_callback,
         default=None,

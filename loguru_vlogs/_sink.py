@@ -14,6 +14,7 @@ from ._config import Compression, OverflowPolicy
 from ._engine import Engine, Stats, encoder_options
 from ._record import RecordEncoder
 from ._spool import FsyncPolicy
+from ._trace import Reader, reader
 
 __all__ = ["Stats", "VLogsSink"]
 
@@ -117,6 +118,7 @@ class VLogsSink:
         spool_threshold: int | None = None,
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = (7 * 86400.0, 2 * 86400.0),
+        trace_context: bool = True,
         on_drop: Callable[[str, int], object] | None = None,
     ) -> None:
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
@@ -126,6 +128,7 @@ class VLogsSink:
         self._engine = engine
         #: the checked options (docs/options.md)
         self.settings = engine.settings
+        self._trace: Reader | None = reader() if engine.settings.trace_context else None
         self.complete = _make_complete(self._complete)
 
     @classmethod
@@ -157,9 +160,12 @@ class VLogsSink:
             record = getattr(message, "record", None)
             if record is None:
                 record = _plain_record(str(message).rstrip("\n"))
+            # Without enqueue=True loguru calls write() in the logging thread: the span active
+            # there is the record's. (With enqueue=True none is active here: trace_patcher.)
+            trace = None if self._trace is None else self._trace()
             # orjson's bytes keep a ~4 KiB allocation whatever their length: a right-sized
             # copy (0.1 µs) keeps a buffered record near its JSON size in memory.
-            line = memoryview(self._encoder.encode(record, message)).tobytes()
+            line = memoryview(self._encoder.encode(record, message, trace)).tobytes()
         except Exception as exc:  # noqa: BLE001 - a bad record must never reach the caller
             engine.encode_failed(exc)
             return

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loguru_vlogs._record import RecordEncoder, _exception_fields
+from loguru_vlogs._record import RecordEncoder, exception_fields
 
 from .corpus.record_checks import (
     assert_within_limits,
@@ -40,6 +40,11 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 STATIC = {"service": "api", "host": "web-1"}
+TRACE = {
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "span_id": "00f067aa0ba902b7",
+    "trace_flags": 1,
+}
 
 
 @pytest.mark.slow
@@ -142,6 +147,7 @@ moments = st.builds(
     moment=moments,
     static=st.sampled_from([STATIC, {}, {"run": {"id": 7, "tags": ["a"]}}]),
     window=st.sampled_from([(7 * 86400.0, 2 * 86400.0), None, (3600.0, 60.0)]),
+    trace=st.sampled_from([None, TRACE, {"trace_id": "0" * 32}]),
 )
 def test_fast_path_agrees_with_the_careful_path(
     extra: dict[str, Any],
@@ -150,18 +156,20 @@ def test_fast_path_agrees_with_the_careful_path(
     moment: dt.datetime,
     static: dict[str, Any],
     window: tuple[float, float] | None,
+    trace: dict[str, object] | None,
 ) -> None:
-    """Whatever the fast path accepts, the careful path renders to the very same bytes."""
+    """Whatever the fast path accepts, the careful path renders to the very same bytes
+    (trace fields included: after the extras, the record's own keys winning)."""
     record, text = make_record(message, extra, exc)
     record["time"] = moment
     encoder = RecordEncoder(static_fields=static, time_window=window)
-    exc_fields = _exception_fields(record, text)
+    exc_fields = exception_fields(record, text)
     for _attempt in range(2):  # the second time from the fast path's caches
         try:
-            fast = encoder._encode_fast(record, exc_fields)
+            fast = encoder._encode_fast(record, exc_fields, trace)
         except (TypeError, orjson.JSONEncodeError):  # refused by orjson: encode() goes careful
             fast = None
         event("fast path" if fast is not None else "careful path only")
         if fast is not None:
-            assert encoder._encode_careful(record, exc_fields, 64) == fast
+            assert encoder._encode_careful(record, exc_fields, 64, trace) == fast
             assert_within_limits(fast)
