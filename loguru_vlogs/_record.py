@@ -137,13 +137,16 @@ _FALLBACK_LINE: Final = (
 _UTC: Final = _dt.timezone.utc
 _MINUTE: Final = _dt.timedelta(minutes=1)
 
-# The classes loguru puts in record["time"]: its datetime subclass, or plain after patch().
-try:
-    from loguru._datetime import datetime as _loguru_datetime
 
-    _FAST_TIME_TYPES: frozenset[type] = frozenset({_dt.datetime, _loguru_datetime})
-except ImportError:  # pragma: no cover - loguru is a dependency; the module stays usable
-    _FAST_TIME_TYPES = frozenset({_dt.datetime})
+def _loguru_time_types() -> frozenset[type]:
+    """The classes loguru puts in ``record["time"]``: its datetime subclass, or a plain one
+    after ``patch()``."""
+    try:
+        from loguru._datetime import datetime as loguru_datetime
+    except ImportError:  # pragma: no cover - loguru is a dependency; the module stays usable
+        return frozenset({_dt.datetime})
+    return frozenset({_dt.datetime, loguru_datetime})
+
 
 #: datetime(state, tzinfo): the unpickling constructor (10-byte state from __reduce__()).
 _from_state = cast(Callable[[bytes, object], _dt.datetime], _dt.datetime)
@@ -180,12 +183,15 @@ class RecordEncoder(ValueRenderer):
         time_window: tuple[float, float] | None = DEFAULT_TIME_WINDOW,
         names: Mapping[str, str] = {},
         record_fields: tuple[tuple[str, int], ...] = (),
+        loguru_records: bool = True,
     ) -> None:
         """``names``: how errors name each argument (the sink calls ``static_fields``
         ``fields``, or a ``VLOGS_*`` variable). ``record_fields``: further built-in fields
         ``(name, tier)`` a record may carry under the same key (the stdlib handler's
         ``task_name`` and ``stack_info``), written after ``elapsed`` when not None; tier 1
-        is cut like a traceback, 2 like any other text. Extras cannot take their names."""
+        is cut like a traceback, 2 like any other text. Extras cannot take their names.
+        ``loguru_records=False``: the records never come from loguru (loguru is not imported).
+        """
 
         def label(argument: str) -> str:
             return names.get(argument, argument)
@@ -207,6 +213,7 @@ class RecordEncoder(ValueRenderer):
         self._window = window
 
         self._record_fields = record_fields
+        self._time_types = _loguru_time_types() if loguru_records else frozenset({_dt.datetime})
         builtin_paths = frozenset(BUILTIN_FIELDS) | {name for name, _tier in record_fields}
         ctx = Ctx(set(), max_line_bytes, MAX_DEPTH)
         statics: list[Field] = []
@@ -330,7 +337,7 @@ class RecordEncoder(ValueRenderer):
         if type(msg) is not str or not msg or len(msg) > self.fast_message_chars:
             return None
         moment = record["time"]
-        if type(moment) not in _FAST_TIME_TYPES:
+        if type(moment) not in self._time_types:
             return None
         # __reduce__ gives the 10-byte pickle state and the tzinfo; a plain datetime rebuilt
         # from them is formatted by orjson about 5x faster than isoformat() (orjson refuses

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -13,6 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from loguru_vlogs._logrecord import STANDARD_ATTRIBUTES as LOG_RECORD_ATTRIBUTES
+from loguru_vlogs._logrecord import LogRecordEncoder
 from loguru_vlogs._record import RecordEncoder, exception_fields
 
 from .corpus.record_checks import (
@@ -173,3 +176,68 @@ def test_fast_path_agrees_with_the_careful_path(
         if fast is not None:
             assert encoder._encode_careful(record, exc_fields, 64, trace) == fast
             assert_within_limits(fast)
+
+
+def log_record(
+    message: str,
+    extra: dict[str, Any],
+    exc: tuple[BaseException, bool] | None,
+    created: float,
+    task: str | None,
+    stack: str | None,
+) -> logging.LogRecord:
+    """A LogRecord as logging makes it, with ``extra`` set as ``Logger.makeRecord`` does."""
+    exc_info = None if exc is None else (type(exc[0]), exc[0], exc[0].__traceback__)
+    record = logging.LogRecord(
+        "app.orders", logging.WARNING, "/srv/app/orders.py", 42, message, None, exc_info, "pay"
+    )
+    record.created = created
+    record.taskName = task
+    record.stack_info = stack
+    for key, value in extra.items():
+        record.__dict__[key] = value
+    return record
+
+
+@settings(SETTINGS, max_examples=100)
+@given(
+    extra=st.dictionaries(clean_keys, plain_values, max_size=8).filter(
+        lambda d: not set(d) & LOG_RECORD_ATTRIBUTES
+    ),
+    message=text,
+    exc=exceptions,
+    seconds=st.integers(-60, 60) | st.integers(-8 * 86400, 3 * 86400),
+    micro=st.sampled_from([0, 1, 999_999]) | st.integers(0, 999_999),
+    task=st.sampled_from([None, "Task-3"]),
+    stack=st.sampled_from([None, "Stack (most recent call last):\n  File ..."]),
+    trace=st.sampled_from([None, TRACE]),
+)
+def test_the_log_record_fast_path_agrees_with_the_careful_path(
+    extra: dict[str, Any],
+    message: str,
+    exc: tuple[BaseException, bool] | None,
+    seconds: int,
+    micro: int,
+    task: str | None,
+    stack: str | None,
+    trace: dict[str, object] | None,
+) -> None:
+    """The stdlib handler's own fast path gives the bytes the careful path gives for the same
+    record (its loguru-shaped view), inside every limit."""
+    created = float(int(time.time()) + seconds) + micro / 1e6
+    record = log_record(message, extra, exc, created, task, stack)
+    encoder = LogRecordEncoder(static_fields=STATIC)
+    exc_fields = exception_fields({"exception": record.exc_info}, None) if exc else None
+    own = {k: v for k, v in vars(record).items() if k not in LOG_RECORD_ATTRIBUTES}
+    for _attempt in range(2):
+        try:
+            fast = encoder._encode_fast_record(record, message, own, exc_fields, trace)
+        except (TypeError, orjson.JSONEncodeError):
+            fast = None
+        event("fast path" if fast is not None else "careful path only")
+        line = encoder.encode_record(record, message, trace)
+        if fast is not None:
+            assert fast == line
+            view = encoder._view(record, message, own)
+            assert encoder.encode_careful(view, exc_fields, trace) == fast
+        assert_within_limits(line)
