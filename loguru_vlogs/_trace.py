@@ -47,6 +47,7 @@ def reader() -> Reader | None:
 
 def _load() -> Reader | None:
     try:
+        from opentelemetry.context import get_current
         from opentelemetry.trace import get_current_span
     except Exception:  # noqa: BLE001 - not installed, or broken: no trace ids, never an error
         return None
@@ -54,7 +55,10 @@ def _load() -> Reader | None:
     def current() -> dict[str, Any] | None:
         """The ids of the span active here, or None; never raises."""
         try:
-            context = get_current_span().get_span_context()
+            active = get_current()
+            if not active:  # an empty context (no span, no baggage): 0.07 µs instead of 0.2
+                return None
+            context = get_current_span(active).get_span_context()
             if not context.is_valid:
                 return None
             return {
