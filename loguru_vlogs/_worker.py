@@ -257,6 +257,11 @@ class Worker:
         finally:
             self.buffer.worker_resting = True  # no thread: callers have nobody to yield to
             unmute_thread(threading.get_ident())
+            with self.buffer.cond:
+                if self.ident == threading.get_ident():
+                    # Thread ids are reused once a thread ends: a later writer given this one
+                    # (loguru's enqueue thread, a new thread) is not the worker.
+                    self.ident = None
 
     def _loop(self, *, inline: bool, generation: int | None = None) -> None:
         while True:
