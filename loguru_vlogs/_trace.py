@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # loguru is never imported here: the stdlib handler's path has no loguru
+    from loguru import Record
 
 #: The fields added, in this order.
 TRACE_FIELDS = ("trace_id", "span_id", "trace_flags")
@@ -72,7 +75,7 @@ def _load() -> Reader | None:
     return current
 
 
-def trace_patcher(record: dict[str, Any]) -> None:
+def trace_patcher(record: Record) -> None:
     """A loguru patcher: the current span's ``trace_id``, ``span_id`` and ``trace_flags`` go
     into ``record["extra"]`` at the logging call (the record's own keys win).
 
