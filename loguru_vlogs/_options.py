@@ -1,8 +1,8 @@
 """Every option of the sink, once: name, default, unit, meaning, check, ``VLOGS_*`` variable
 and its form, command-line flag.
 
-``VLogsSink.__init__`` spells the same names and defaults out (for type checkers and
-readers); ``tests/test_options.py`` holds it to this table, and the option tables of
+``VLogsSink.__init__`` and ``VLogsHandler.__init__`` spell the same names and defaults out
+(for type checkers and readers); ``tests/test_options.py`` holds both to this table, and the option tables of
 docs/options.md and docs/configuration.md are rendered from it (:func:`options_table`,
 :func:`variables_table`; ``python -m loguru_vlogs._options`` prints both). Validation
 is the table's ``check`` column (functions of ``_config``) and :func:`build_settings` applies
