@@ -380,3 +380,41 @@ def test_a_message_that_cannot_be_made_is_counted_not_raised(
     assert {"encode_error": 1} == handler.stats()["dropped"]
     assert "a record could not be encoded and was dropped: TypeError(" in capfd.readouterr().err
     handler.close()
+
+
+def test_logging_shutdown_while_the_worker_logs_into_the_handler_does_not_stall(
+    server: FakeVictoriaLogs,
+) -> None:
+    """logging.shutdown() holds the handler's lock through flush() and close(), which wait for
+    the worker; the worker logs (a library, at every send) into the same handler meanwhile:
+    it never waits for that lock (with logging's own handle() it would, until flush() and
+    close() gave up: seconds, and the batch lost), the shutdown completes at once, the
+    worker's record is refused."""
+    import weakref
+
+    root = logging.getLogger()
+    handler = quiet_handler(server.url, flush_interval=60.0)
+    real = Urllib3Transport(handler.settings)
+
+    class Chatty:
+        def send(self, *args: Any) -> Any:
+            logging.getLogger("library").warning("sending a batch")
+            return real.send(*args)
+
+        def close(self) -> None:
+            real.close()
+
+    handler._engine.worker._transport_factory = Chatty
+    root.addHandler(handler)
+    try:
+        logging.getLogger("app").warning("before shutdown")
+        done = threading.Event()
+        shutdown = threading.Thread(
+            target=lambda: (logging.shutdown([weakref.ref(handler)]), done.set())
+        )
+        shutdown.start()
+        assert done.wait(timeout=2), "logging.shutdown() waited for its own lock"
+    finally:
+        root.removeHandler(handler)
+    assert ["before shutdown"] == [row["_msg"] for row in server.rows()]
+    assert {"recursion": 1} == handler.stats()["dropped"]
