@@ -16,11 +16,8 @@ never per record: without ``opentelemetry-api`` the per-record cost is one ``is 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # loguru is never imported here: the stdlib handler's path has no loguru
-    from loguru import Record
+from collections.abc import Callable, Mapping
+from typing import Any
 
 #: The fields added, in this order.
 TRACE_FIELDS = ("trace_id", "span_id", "trace_flags")
@@ -75,13 +72,14 @@ def _load() -> Reader | None:
     return current
 
 
-def trace_patcher(record: Record) -> None:
+def trace_patcher(record: Mapping[str, Any]) -> None:
     """A loguru patcher: the current span's ``trace_id``, ``span_id`` and ``trace_flags`` go
     into ``record["extra"]`` at the logging call (the record's own keys win).
 
     ``logger.configure(patcher=trace_patcher)`` is what ``enqueue=True`` needs (loguru then
     calls the sink from another thread, where the span is not visible); without OpenTelemetry
-    it does nothing.
+    it does nothing. (Typed with a ``Mapping``, which loguru's ``Record`` is: loguru is
+    never imported here, the stdlib handler's path has none.)
     """
     read = _reader if _decided else reader()
     if read is None:
