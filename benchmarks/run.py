@@ -13,6 +13,8 @@ Figures (medians of several repetitions; ratios are measured in the same run):
 5. exit latency: a script logging 1 000 records, minus the same script with a no-op sink
 6. import time of loguru_vlogs on top of loguru
 7. scaling: caller overhead and throughput at 1, 2, 4, 8 threads and with ``enqueue=True``
+8. stdlib logging: VLogsHandler vs victorialogs-handler (and a no-op handler), caller overhead
+   and end-to-end throughput, ratios in the same run
 
 See benchmarks/README.md for what each figure means and how it is measured.
 """
@@ -54,7 +56,7 @@ from _workload import LoguruMix, StdlibMix  # noqa: E402
 from loguru import logger  # noqa: E402
 
 import loguru_vlogs  # noqa: E402
-from loguru_vlogs import VLogsSink  # noqa: E402
+from loguru_vlogs import VLogsHandler, VLogsSink  # noqa: E402
 
 #: Targets of issue 6.
 # Issue 16's targets (the earlier 1.25x overhead and 1.5x-vs-stdlib targets are retired: below
@@ -467,6 +469,147 @@ def throughput_figure(
     return result
 
 
+# -- 8: stdlib logging: VLogsHandler vs victorialogs-handler ---------------------------------------
+
+
+class _NoopHandler(logging.Handler):
+    """The stdlib control: ``logging.Handler``'s own cost (filter, lock), no work."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+
+def _stdlib_logger() -> logging.Logger:
+    std = logging.getLogger("bench.stdlib")
+    std.propagate = False
+    std.setLevel(logging.INFO)
+    for old in list(std.handlers):
+        std.removeHandler(old)
+    return std
+
+
+def _victorialogs_handler(url: str) -> logging.Handler:
+    from vlogs_handler import VictoriaLogsHandler
+
+    # Configured like VLogsSink: same URL, batches of 1000, 1 s flush interval, 100 000 buffer.
+    handler: logging.Handler = VictoriaLogsHandler(
+        url=url, batch_size=1000, chunk_size=1000, buffer_size=100_000, flush_interval=1.0
+    )
+    return handler
+
+
+def stdlib_paired_bursts(
+    handlers: dict[str, Callable[[], logging.Handler]], n: int, pairs: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """:func:`paired_bursts` for stdlib ``logging``: wall and process-CPU µs per call of each
+    handler, rounds of back-to-back bursts, the order reversed every other round; each
+    handler's ``flush()`` delivers the backlog outside the wall timing, inside the CPU one."""
+    std = _stdlib_logger()
+    mix = StdlibMix(std)
+    wall: dict[str, list[float]] = {name: [] for name in handlers}
+    cpu: dict[str, list[float]] = {name: [] for name in handlers}
+    names = list(handlers)
+    made = {name: make() for name, make in handlers.items()}
+    try:
+        for pair in range(pairs):
+            for name in names if pair % 2 == 0 else names[::-1]:
+                handler = made[name]
+                std.addHandler(handler)
+                mix.burst(0, min(200, n))  # warm-up: worker started, connection open
+                handler.flush()
+                cpu_start = time.process_time()
+                w, _ = timed_burst(mix.burst, n, 1)
+                handler.flush()
+                c = time.process_time() - cpu_start
+                std.removeHandler(handler)
+                wall[name].append(w / n * 1e6)
+                cpu[name].append(c / n * 1e6)
+    finally:
+        for handler in made.values():
+            handler.close()
+    return wall, cpu
+
+
+def throughput_vlogs_handler(rx: Receiver, n: int) -> dict[str, Any]:
+    run_id = rx.begin_run()
+    std = _stdlib_logger()
+    handler = VLogsHandler(rx.url, **_QUIET)
+    std.addHandler(handler)
+    # bench_run as an extra, as victorialogs-handler gets it: the same records for both.
+    mix = StdlibMix(std, static={"bench_run": run_id})
+    try:
+        start = time.monotonic()
+        mix.burst(0, n)
+        handler.flush()  # VLogsHandler: returns once the server accepted everything
+        found, seen = rx.wait_for(n, _wait_timeout(n), 0.01 if rx.kind == "null" else 0.05)
+    finally:
+        std.removeHandler(handler)
+        handler.close()
+    return {"rps": n / (seen - start), "stored": found, "records": n}
+
+
+def stdlib_figure(rx: Receiver, sizes: Sizes) -> dict[str, Any]:
+    """VLogsHandler vs victorialogs-handler (vs a no-op handler) on stdlib ``logging``: µs per
+    call (paired bursts) and records/s until stored (repetitions interleaved), one run."""
+    handler_ok = _have("vlogs_handler")
+    handlers: dict[str, Callable[[], logging.Handler]] = {
+        "noop": _NoopHandler,
+        "vlogs": lambda: VLogsHandler(rx.url, **_QUIET),
+    }
+    if handler_ok:
+        handlers["victorialogs_handler"] = lambda: _victorialogs_handler(rx.url)
+    wall, cpu = stdlib_paired_bursts(handlers, sizes.caller_records, sizes.caller_pairs)
+    n, reps = sizes.throughput_records, sizes.throughput_reps
+    runs: dict[str, list[dict[str, Any]]] = {"vlogs": [], "victorialogs_handler": []}
+    for _ in range(reps):
+        runs["vlogs"].append(throughput_vlogs_handler(rx, n))
+        if handler_ok:
+            runs["victorialogs_handler"].append(throughput_handler(rx, n))
+    result: dict[str, Any] = {
+        "receiver": rx.kind,
+        "records": sizes.caller_records,
+        "pairs": sizes.caller_pairs,
+        "vlogs_us": median(wall["vlogs"]),
+        "noop_us": median(wall["noop"]),
+        "vlogs_cpu_us": median(cpu["vlogs"]),
+        "noop_cpu_us": median(cpu["noop"]),
+        "ratio_vs_noop": _ratio(wall, "vlogs"),
+        "samples_us": wall,
+        "vlogs_throughput": _median_run(runs["vlogs"]),
+        "victorialogs_handler_us": None,
+        "victorialogs_handler_cpu_us": None,
+        "victorialogs_handler_throughput": None,
+        "caller_ratio_vs_handler": None,
+        "cpu_ratio_vs_handler": None,
+        "throughput_ratio_vs_handler": None,
+    }
+    if handler_ok:
+        theirs = _median_run(runs["victorialogs_handler"])
+        result.update(
+            {
+                "victorialogs_handler_us": median(wall["victorialogs_handler"]),
+                "victorialogs_handler_cpu_us": median(cpu["victorialogs_handler"]),
+                "victorialogs_handler_throughput": theirs,
+                # Per round, like figure 1: drift over seconds hits both sides of a pair alike.
+                "caller_ratio_vs_handler": median(
+                    [
+                        v / h
+                        for v, h in zip(wall["vlogs"], wall["victorialogs_handler"], strict=True)
+                    ]
+                ),
+                "cpu_ratio_vs_handler": median(
+                    [v / h for v, h in zip(cpu["vlogs"], cpu["victorialogs_handler"], strict=True)]
+                ),
+                "throughput_ratio_vs_handler": result["vlogs_throughput"]["rps"] / theirs["rps"],
+            }
+        )
+    else:
+        result["skipped"] = (
+            "victorialogs-handler is not installed (pip install victorialogs-handler)"
+        )
+    return result
+
+
 def sustained_figure(rx: Receiver, n: int) -> dict[str, Any]:
     """One thread logs ``n`` records flat out (1.5x the default 100 000-record buffer), with
     the sink's GIL yields on and off: how much was sent while logging, how much dropped."""
@@ -771,6 +914,8 @@ def run(sizes: Sizes, receiver_choice: str, quick: bool) -> dict[str, Any]:
         figures["exit"] = exit_figure(primary, null, sizes)
         log("7 scaling")
         figures["scaling"] = scaling_figure(fast, sizes)
+        log(f"8 stdlib logging: VLogsHandler vs victorialogs-handler ({fast.kind} receiver)")
+        figures["stdlib"] = stdlib_figure(fast, sizes)
     machine = {
         **machine_info(),
         "load_average_start": load_start,
@@ -960,7 +1105,7 @@ def table(result: dict[str, Any]) -> str:
         f"receiver: {result['receiver']['kind']} — {result['receiver']['description']}",
         "",
     ]
-    rows: list[tuple[str, ...]] = [("figure", "VLogsSink", "compared with", "ratio")]
+    rows: list[tuple[str, ...]] = [("figure", "loguru-vlogs", "compared with", "ratio")]
     co = f["caller_overhead"]
     rows += [
         (
@@ -1085,6 +1230,30 @@ def table(result: dict[str, Any]) -> str:
             "",
         )
     )
+    st = f.get("stdlib")
+    if st is not None:
+        rows += [
+            (
+                f"8 stdlib logging: VLogsHandler µs/call, wall ({st['receiver']} receiver)",
+                _n(st["vlogs_us"], 2),
+                f"victorialogs-handler {_n(st['victorialogs_handler_us'], 2)}; "
+                f"no-op handler {_n(st['noop_us'], 2)}",
+                _x(st["caller_ratio_vs_handler"]),
+            ),
+            (
+                "  process CPU µs/record, delivery included",
+                _n(st["vlogs_cpu_us"], 2),
+                f"victorialogs-handler {_n(st['victorialogs_handler_cpu_us'], 2)}; "
+                f"no-op handler {_n(st['noop_cpu_us'], 2)}",
+                _x(st["cpu_ratio_vs_handler"]),
+            ),
+            (
+                "  throughput, records/s",
+                _n(_rps(st["vlogs_throughput"]), 0),
+                f"victorialogs-handler {_n(_rps(st['victorialogs_handler_throughput']), 0)}",
+                _x(st["throughput_ratio_vs_handler"]),
+            ),
+        ]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for i, r in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[k]) for k, cell in enumerate(r)).rstrip())

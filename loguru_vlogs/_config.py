@@ -114,6 +114,8 @@ class Settings:
     max_message_bytes: int | None
     time_window: tuple[float, float] | None
     handle_sigterm: bool
+    trace_context: bool
+    on_drop: Callable[[str, int], object] | None = field(repr=False, compare=False)
 
     def request_headers(self, endpoint: Endpoint) -> dict[str, str]:
         """Headers of one insert request to ``endpoint`` (compression header added by the caller)."""
@@ -228,6 +230,18 @@ def check_bool(shown: str, value: object) -> bool:
     """True or False."""
     if not isinstance(value, bool):
         raise TypeError(f"Invalid {shown}: it should be True or False, not {_type_name(value)}")
+    return value
+
+
+def check_callback(shown: str, value: object) -> Callable[[str, int], object] | None:
+    """A callable ``(reason, count)``, or None."""
+    if value is None:
+        return None
+    if not callable(value):
+        raise TypeError(
+            f"Invalid {shown}: it should be a callable (reason, count) or None, "
+            f"not {_type_name(value)}: {value!r}"
+        )
     return value
 
 
@@ -562,6 +576,8 @@ def settle(values: Mapping[str, Any]) -> Settings:
         max_message_bytes=values["max_message_bytes"],
         time_window=None if window is None else (float(window[0]), float(window[1])),
         handle_sigterm=values["handle_sigterm"],
+        trace_context=values["trace_context"],
+        on_drop=values["on_drop"],
     )
 
 

@@ -56,11 +56,12 @@ def check_max_message_bytes(
 
 
 def check_time_window(shown: str, value: object) -> tuple[float, float] | None:
-    """None, or a ``(max_age, max_future)`` tuple of non-negative seconds, as floats."""
+    """None, or a ``(max_age, max_future)`` pair of non-negative seconds, as floats (a list
+    too: configuration files such as ``dictConfig``'s JSON have no tuples)."""
     if value is None:
         return None
     if not (
-        isinstance(value, tuple)
+        isinstance(value, (tuple, list))
         and len(value) == 2
         and all(
             isinstance(x, (int, float)) and not isinstance(x, bool) and 0 <= x < 1e12 for x in value

@@ -1,8 +1,8 @@
 """Every option of the sink, once: name, default, unit, meaning, check, ``VLOGS_*`` variable
 and its form, command-line flag.
 
-``VLogsSink.__init__`` spells the same names and defaults out (for type checkers and
-readers); ``tests/test_options.py`` holds it to this table, and the option tables of
+``VLogsSink.__init__`` and ``VLogsHandler.__init__`` spell the same names and defaults out
+(for type checkers and readers); ``tests/test_options.py`` holds both to this table, and the option tables of
 docs/options.md and docs/configuration.md are rendered from it (:func:`options_table`,
 :func:`variables_table`; ``python -m loguru_vlogs._options`` prints both). Validation
 is the table's ``check`` column (functions of ``_config``) and :func:`build_settings` applies
@@ -19,6 +19,7 @@ from ._config import (
     Settings,
     check_auth,
     check_bool,
+    check_callback,
     check_compression,
     check_directory,
     check_fields,
@@ -85,7 +86,8 @@ class Option:
     #: ``check(shown, value) -> value kept``: the option's own validation (the checks that
     #: involve several options are in :func:`._config.settle`)
     check: Check
-    #: reads the text of its ``VLOGS_*`` variable; None for ``auth`` (two variables)
+    #: reads the text of its ``VLOGS_*`` variable; None for ``auth`` (two variables) and
+    #: ``on_drop`` (a callable: no variable)
     parse: Parser | None = None
     #: the form of that text, for docs/configuration.md
     form: str = ""
@@ -536,6 +538,35 @@ OPTIONS: tuple[Option, ...] = (
             "[production](production.md)). `False`: leave SIGTERM alone."
         ),
     ),
+    Option(
+        "trace_context",
+        check=check_bool,
+        default=True,
+        default_text="`True`",
+        unit="bool",
+        parse=parse_boolean,
+        form="boolean",
+        meaning=(
+            "With `opentelemetry-api` installed and a span active where the record is logged, "
+            "add `trace_id` (32 hex digits), `span_id` (16) and `trace_flags` (`1`: sampled), "
+            "unless the record has its own. Taken in the logging thread, asyncio task included; "
+            "loguru's `enqueue=True` needs `logger.configure(patcher=trace_patcher)` (see "
+            "[tracing.md](tracing.md)). `False`: never look."
+        ),
+    ),
+    Option(
+        "on_drop",
+        check=check_callback,
+        default=None,
+        default_text="`None`",
+        unit="callable",
+        meaning=(
+            "`on_drop(reason, count)`: told about dropped records, by reason (the keys of "
+            '`stats()["dropped"]`), added up and at most once a second, from the worker thread '
+            "(and once more at close), never from a logging call; what it raises is said on "
+            "stderr. For your own metrics (see [stats() and metrics](delivery.md#stats-and-metrics))."
+        ),
+    ),
 )
 
 BY_NAME = {option.name: option for option in OPTIONS}
@@ -565,6 +596,8 @@ def variables_table() -> str:
     """The table of docs/configuration.md."""
     rows = ["| variable | argument | form |", "|---|---|---|"]
     for option in OPTIONS:
+        if option.parse is None and option.name != "auth":
+            continue  # a callable (on_drop): code only
         if option.name == "auth":
             rows.append("| `VLOGS_USERNAME` | `auth` | text; needs `VLOGS_PASSWORD` |")
             rows.append(

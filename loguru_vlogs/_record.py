@@ -68,6 +68,8 @@ __all__ = [
     "MAX_KEY_BYTES",
     "REPAIR_REASONS",
     "RecordEncoder",
+    "exception_fields",
+    "format_time",
 ]
 
 #: The record fields in the order they are written (the conditional ones only when present).
@@ -135,13 +137,16 @@ _FALLBACK_LINE: Final = (
 _UTC: Final = _dt.timezone.utc
 _MINUTE: Final = _dt.timedelta(minutes=1)
 
-# The classes loguru puts in record["time"]: its datetime subclass, or plain after patch().
-try:
-    from loguru._datetime import datetime as _loguru_datetime
 
-    _FAST_TIME_TYPES: frozenset[type] = frozenset({_dt.datetime, _loguru_datetime})
-except ImportError:  # pragma: no cover - loguru is a dependency; the module stays usable
-    _FAST_TIME_TYPES = frozenset({_dt.datetime})
+def _loguru_time_types() -> frozenset[type]:
+    """The classes loguru puts in ``record["time"]``: its datetime subclass, or a plain one
+    after ``patch()``."""
+    try:
+        from loguru._datetime import datetime as loguru_datetime
+    except ImportError:  # pragma: no cover - loguru is a dependency; the module stays usable
+        return frozenset({_dt.datetime})
+    return frozenset({_dt.datetime, loguru_datetime})
+
 
 #: datetime(state, tzinfo): the unpickling constructor (10-byte state from __reduce__()).
 _from_state = cast(Callable[[bytes, object], _dt.datetime], _dt.datetime)
@@ -177,9 +182,16 @@ class RecordEncoder(ValueRenderer):
         max_message_bytes: int | None = None,
         time_window: tuple[float, float] | None = DEFAULT_TIME_WINDOW,
         names: Mapping[str, str] = {},
+        record_fields: tuple[tuple[str, int], ...] = (),
+        loguru_records: bool = True,
     ) -> None:
         """``names``: how errors name each argument (the sink calls ``static_fields``
-        ``fields``, or a ``VLOGS_*`` variable)."""
+        ``fields``, or a ``VLOGS_*`` variable). ``record_fields``: further built-in fields
+        ``(name, tier)`` a record may carry under the same key (the stdlib handler's
+        ``task_name`` and ``stack_info``), written after ``elapsed`` when not None; tier 1
+        is cut like a traceback, 2 like any other text. Extras cannot take their names.
+        ``loguru_records=False``: the records never come from loguru (loguru is not imported).
+        """
 
         def label(argument: str) -> str:
             return names.get(argument, argument)
@@ -200,7 +212,9 @@ class RecordEncoder(ValueRenderer):
         self._max_message = max_message_bytes
         self._window = window
 
-        builtin_paths = frozenset(BUILTIN_FIELDS)
+        self._record_fields = record_fields
+        self._time_types = _loguru_time_types() if loguru_records else frozenset({_dt.datetime})
+        builtin_paths = frozenset(BUILTIN_FIELDS) | {name for name, _tier in record_fields}
         ctx = Ctx(set(), max_line_bytes, MAX_DEPTH)
         statics: list[Field] = []
         for key, value in static_fields.items():
@@ -215,7 +229,7 @@ class RecordEncoder(ValueRenderer):
                 )
         if len(set(keys)) != len(keys):
             raise ValueError(f"Invalid {label('static_fields')}: flattened keys collide: {keys!r}")
-        if len(BUILTIN_FIELDS) + len(statics) + 8 > max_fields:
+        if len(builtin_paths) + len(statics) + 8 > max_fields:
             raise ValueError(
                 f"Invalid {label('static_fields')}: their {len(statics)} fields leave no room for extras "
                 f"within max_fields={max_fields}"
@@ -224,6 +238,8 @@ class RecordEncoder(ValueRenderer):
             field.tier = 2 if isinstance(field.value, str) else 0
         self._statics = statics
         self._static_dict = {f.key: f.value for f in statics}
+        #: the static fields as the fast path writes them (after the built-ins)
+        self.static_values: Mapping[str, object] = self._static_dict
         if len(orjson.dumps(self._static_dict)) > max_line_bytes // 4:
             raise ValueError(
                 f"Invalid {label('static_fields')}: their JSON text should stay under a quarter of "
@@ -254,31 +270,54 @@ class RecordEncoder(ValueRenderer):
         # than building the dict and then adding the statics).
         self._template: dict[str, object] = dict.fromkeys(BUILTIN_FIELDS[:14])
         self._template.update(self._static_dict)
-        # 14 built-ins + 3 exception fields + statics are all the fast path ever writes.
-        self._fast_max_extras = max_fields - 17 - len(statics)
-        self._fast_msg_chars = (
+        # 14 built-ins + the record's own + 3 exception fields + statics are all the fast
+        # path ever writes.
+        self._fast_max_extras = max_fields - 17 - len(record_fields) - len(statics)
+        #: the longest ``_msg`` (in characters) the fast path takes as it is
+        self.fast_message_chars = (
             max_line_bytes if max_message_bytes is None else max_message_bytes // 4
         )
+        #: ``(max_age, max_future)`` in seconds, or None (every time as it is)
+        self.time_window = window
 
     # ------------------------------------------------------------------ entry point
 
-    def encode(self, record: Mapping[str, Any], text: str | None = None) -> bytes:
-        """Return one JSON object (UTF-8 bytes, no newline) inside every server limit."""
+    def encode(
+        self,
+        record: Mapping[str, Any],
+        text: str | None = None,
+        trace: Mapping[str, object] | None = None,
+    ) -> bytes:
+        """Return one JSON object (UTF-8 bytes, no newline) inside every server limit.
+
+        ``trace``: fields added as extras unless the record's extra has the same key (the
+        current span's ids, see :mod:`._trace`).
+        """
         exc_fields: list[Field] | None = None
         try:
             if record["exception"] is not None:
-                exc_fields = _exception_fields(record, text)
-            line = self._encode_fast(record, exc_fields)
+                exc_fields = exception_fields(record, text)
+            line = self._encode_fast(record, exc_fields, trace)
             if line is not None:
                 return line
         except Exception:  # noqa: BLE001, S110 - anything odd is the careful path's job
             pass
         if exc_fields is None:
-            exc_fields = _exception_fields(record, text)
+            exc_fields = exception_fields(record, text)
+        return self.encode_careful(record, exc_fields, trace)
+
+    def encode_careful(
+        self,
+        record: Mapping[str, Any],
+        exc_fields: list[Field] | None,
+        trace: Mapping[str, object] | None = None,
+    ) -> bytes:
+        """The careful path, then the last-resort line: a record-shaped mapping (loguru's
+        keys, plus ``record_fields``) with its exception fields already made. Never raises."""
         error: Exception | None = None
         for max_depth in (MAX_DEPTH, 8):
             try:
-                return self._encode_careful(record, exc_fields, max_depth)
+                return self._encode_careful(record, exc_fields, max_depth, trace)
             except RecursionError as exc:  # logged from deep recursion: retry shallower
                 error = exc
             except Exception as exc:  # noqa: BLE001 - never raise into loguru
@@ -288,14 +327,17 @@ class RecordEncoder(ValueRenderer):
 
     # ------------------------------------------------------------------ fast path
 
-    def _encode_fast(  # noqa: PLR0911 - one flat run of early exits (hot path)
-        self, record: Mapping[str, Any], exc_fields: list[Field] | None
+    def _encode_fast(
+        self,
+        record: Mapping[str, Any],
+        exc_fields: list[Field] | None,
+        trace: Mapping[str, object] | None = None,
     ) -> bytes | None:
         msg = record["message"]
-        if type(msg) is not str or not msg or len(msg) > self._fast_msg_chars:
+        if type(msg) is not str or not msg or len(msg) > self.fast_message_chars:
             return None
         moment = record["time"]
-        if type(moment) not in _FAST_TIME_TYPES:
+        if type(moment) not in self._time_types:
             return None
         # __reduce__ gives the 10-byte pickle state and the tzinfo; a plain datetime rebuilt
         # from them is formatted by orjson about 5x faster than isoformat() (orjson refuses
@@ -310,7 +352,7 @@ class RecordEncoder(ValueRenderer):
         if time.time() > self._ok_days.get(day, 0.0) and not self._in_window(moment, day):
             return None
         # orjson omits a zero fraction; the schema has always six digits.
-        stamp = _from_state(raw, tz) if moment.microsecond else _format_time(moment)
+        stamp = _from_state(raw, tz) if moment.microsecond else format_time(moment)
         level = record["level"]
         process = record["process"]
         thread = record["thread"]
@@ -350,8 +392,20 @@ class RecordEncoder(ValueRenderer):
             for field in exc_fields:
                 out[field.key] = field.value
             out.update(self._static_dict)
-        extra = record["extra"]
-        if type(extra) is not dict or len(extra) > self._fast_max_extras:
+        return self.fast_extras(out, record["extra"], trace)
+
+    def fast_extras(  # noqa: PLR0911 - one flat run of early exits (hot path)
+        self, out: dict[str, object], extra: object, trace: Mapping[str, object] | None = None
+    ) -> bytes | None:
+        """The fast path's second half: ``out`` holds the built-in, exception and static
+        fields; add the extras (and ``trace`` where the extras lack its keys) and serialize.
+        None when anything needs the careful path."""
+        if type(extra) is not dict:
+            return None
+        if trace is not None:
+            # The record's own keys win; the trace fields follow its extras.
+            extra = {**extra, **{k: v for k, v in trace.items() if k not in extra}}
+        if len(extra) > self._fast_max_extras:
             return None
         ok_keys = self._ok_keys
         flattened = False
@@ -477,7 +531,11 @@ class RecordEncoder(ValueRenderer):
     # ------------------------------------------------------------------ careful path
 
     def _encode_careful(
-        self, record: Mapping[str, Any], exc_fields: list[Field] | None, max_depth: int
+        self,
+        record: Mapping[str, Any],
+        exc_fields: list[Field] | None,
+        max_depth: int,
+        trace: Mapping[str, object] | None = None,
     ) -> bytes:
         reasons: set[str] = set()
         ctx = Ctx(reasons, 2 * self._max_line, max_depth)
@@ -529,6 +587,13 @@ class RecordEncoder(ValueRenderer):
             # None stays JSON null (the server drops it), exactly as on the fast path.
             rendered = None if value is None else self._leaf(value, 1, ctx)
             fields.append(Field(key, rendered, 2 if isinstance(rendered, str) else 0))
+        for key, tier in self._record_fields:
+            value = get(key)
+            if value is not None:
+                text = self._clean_str(
+                    value if type(value) is str else self._leaf_text(value, ctx), ctx
+                )
+                fields.append(Field(key, text, tier))
         fields.append(size_field)
         if original is not None:
             fields.append(Field("original_time", original))
@@ -549,6 +614,9 @@ class RecordEncoder(ValueRenderer):
         items = snapshot_items(extra) if isinstance(extra, Mapping) else None
         if items is None:  # not a mapping (a patch() put something else there)
             items = [] if extra is None else [("extra", extra)]
+        if trace is not None:
+            own = {key for key, _value in items if type(key) is str}
+            items = items + [(k, v) for k, v in trace.items() if k not in own]
         for raw_key, raw_value in items:
             name, changed = sanitize_component(self._key_text(raw_key, ctx))
             if changed:
@@ -597,7 +665,7 @@ class RecordEncoder(ValueRenderer):
             value = _to_aware(moment, reasons)
             if value is not None:
                 value = _whole_minute_offset(value, reasons)
-                stamp = _format_time(value)
+                stamp = format_time(value)
                 seconds = value.timestamp()
         except (ValueError, OverflowError, OSError, TypeError):
             stamp = None
@@ -611,7 +679,7 @@ class RecordEncoder(ValueRenderer):
             original = stamp
         reasons.add("time_adjusted")
         local = _dt.datetime.fromtimestamp(now, _UTC).astimezone()
-        return _format_time(_whole_minute_offset(local, reasons)), original
+        return format_time(_whole_minute_offset(local, reasons)), original
 
     # ------------------------------------------------------------------ limits
 
@@ -720,7 +788,7 @@ class RecordEncoder(ValueRenderer):
             detail = repair(f"{qualname(type(error))}: {safe_text(error)}")
             out = {
                 "_msg": text,
-                "_time": _format_time(_dt.datetime.fromtimestamp(time.time(), _UTC)),
+                "_time": format_time(_dt.datetime.fromtimestamp(time.time(), _UTC)),
                 "level": repair(level_name) if isinstance(level_name, str) else "ERROR",
                 "encode_error": cut_to(detail, utf8_len(detail), _MAX_ENCODE_ERROR),
             }
@@ -735,8 +803,11 @@ class RecordEncoder(ValueRenderer):
 # ---------------------------------------------------------------------- exception fields
 
 
-def _exception_fields(record: Mapping[str, Any], text: str | None) -> list[Field] | None:
-    """exception.type / .value / .traceback, or None without an exception. Never raises."""
+def exception_fields(record: Mapping[str, Any], text: str | None) -> list[Field] | None:
+    """exception.type / .value / .traceback of ``record["exception"]`` (loguru's
+    ``(type, value, traceback)``, or a ``LogRecord``'s ``exc_info``), or None without an
+    exception. ``text``: loguru's formatted text, where the traceback is when the record
+    lost its traceback object (``enqueue=True``). Never raises."""
     try:
         exc = record.get("exception")
         if exc is None:
@@ -808,7 +879,8 @@ def _whole_minute_offset(value: _dt.datetime, reasons: set[str]) -> _dt.datetime
     return value
 
 
-def _format_time(value: _dt.datetime) -> str:
+def format_time(value: _dt.datetime) -> str:
+    """``_time``'s text: RFC 3339, the value's own offset, always 6 fraction digits."""
     return value.isoformat(timespec="microseconds")
 
 

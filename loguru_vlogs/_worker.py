@@ -14,6 +14,7 @@ from typing import Any
 from ._buffer import Buffer
 from ._config import Settings
 from ._diag import RateLimited
+from ._drops import DropReporter
 from ._explain import misrouted
 from ._policy import MIN_ATTEMPT, Action, DeliveryPolicy, Endpoints, Situation
 from ._retime import refresh_times
@@ -39,10 +40,13 @@ class Worker:
         warnings: RateLimited,
         *,
         spool: Spool | None = None,
+        drops: DropReporter | None = None,
     ) -> None:
         self.settings = settings
         self.spool = spool
         self.buffer = buffer
+        #: tells ``on_drop`` about new drops, from this thread, between batches and waits
+        self.drops = drops if drops is not None else DropReporter(None, warnings)
         self._transport_factory = transport_factory
         self._transport: Transport | None = None
         self._warn = warnings
@@ -258,6 +262,11 @@ class Worker:
         finally:
             self.buffer.worker_resting = True  # no thread: callers have nobody to yield to
             unmute_thread(threading.get_ident())
+            with self.buffer.cond:
+                if self.ident == threading.get_ident():
+                    # Thread ids are reused once a thread ends: a later writer given this one
+                    # (loguru's enqueue thread, a new thread) is not the worker.
+                    self.ident = None
 
     def _loop(self, *, inline: bool, generation: int | None = None) -> None:
         while True:
@@ -274,6 +283,24 @@ class Worker:
                 self._deliver(batch)
             else:
                 self._refresh_spool()
+            if not inline:
+                self._report_drops_if_due()
+
+    def _report_drops_if_due(self) -> None:
+        if self.drops.callback is None:
+            return
+        with self.buffer.cond:
+            due = self.drops.wait_time(self.buffer) == 0.0
+        if due:
+            self.report_drops()
+
+    def report_drops(self) -> None:
+        """Tell ``on_drop`` about the drops since the last report (cond NOT held)."""
+        if self.drops.callback is None:
+            return
+        with self.buffer.cond:
+            new = self.drops.take(self.buffer.snapshot().dropped, time.monotonic())
+        self.drops.tell(new, on_worker=threading.get_ident() == self.ident)
 
     def _past_deadline(self) -> bool:
         with self.buffer.cond:
@@ -287,7 +314,9 @@ class Worker:
             return True
         return self._deadline is not None and time.monotonic() >= self._deadline
 
-    def _next_batch(self, *, inline: bool, generation: int | None) -> list[bytes] | None:
+    def _next_batch(  # noqa: PLR0911 - each return is one reason to stop waiting
+        self, *, inline: bool, generation: int | None
+    ) -> list[bytes] | None:
         settings = self.settings
         buffer = self.buffer
         with buffer.cond:
@@ -300,6 +329,9 @@ class Worker:
                 n = len(buffer)
                 if self._finished_locked():
                     return None
+                report = None if inline else self.drops.wait_time(buffer)
+                if report == 0.0:
+                    return []  # on_drop is due: the loop tells it, then comes back
                 if n:
                     now = time.monotonic()
                     waited = now - buffer.oldest
@@ -318,14 +350,16 @@ class Worker:
                         self._inflight_failed = False
                         self._kick_seen = self._kick  # this send serves the drains so far
                         return batch
-                    buffer.cond.wait(settings.flush_interval - waited)
+                    wait = settings.flush_interval - waited
+                    buffer.cond.wait(wait if report is None else min(wait, report))
                 elif self._stopping or inline:
                     return None
                 elif self.spool is not None:
-                    if not buffer.cond.wait(_SPOOL_POLL):
+                    wait = _SPOOL_POLL if report is None else min(_SPOOL_POLL, report)
+                    if not buffer.cond.wait(wait) and report is None:
                         return []  # idle: time to look for segments of dead processes
                 else:
-                    buffer.cond.wait()
+                    buffer.cond.wait(report)
 
     def _attempts(self, body: bytes, records: int, batch: list[bytes] | None) -> Verdict | None:
         """The one delivery loop, for a batch from memory (``batch``) or the spool (None):
@@ -576,7 +610,7 @@ class Worker:
             self._warn.warn(
                 f"spool_drop:{reason}",
                 f"{count} spooled records were {what} and dropped ({reason}; "
-                f"spool_max_bytes={self.settings.spool_max_bytes}); see sink.stats()",
+                f"spool_max_bytes={self.settings.spool_max_bytes}); see stats()",
             )
 
     def _sleep(self, seconds: float) -> None:
@@ -606,7 +640,17 @@ class Worker:
                 return
             if spool_at is not None and len(self.buffer) >= spool_at:
                 return
-            cond.wait(remaining)
+            report = self.drops.wait_time(self.buffer)
+            if report == 0.0:
+                # Backing off while the server is down is when the buffer overflows: on_drop
+                # hears about it now, not when the backoff ends.
+                cond.release()
+                try:
+                    self.report_drops()
+                finally:
+                    cond.acquire()
+                continue
+            cond.wait(remaining if report is None else min(remaining, report))
 
     def _account(
         self,

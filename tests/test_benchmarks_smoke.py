@@ -61,7 +61,7 @@ def test_quick_run_exits_cleanly(quick_run: QuickRun) -> None:
 
 
 def test_table_names_every_figure(quick_run: QuickRun) -> None:
-    """The printed table has a row for each of the seven figures and the targets."""
+    """The printed table has a row for each of the eight figures and the targets."""
     labels = [
         "1 caller overhead",
         "2 throughput",
@@ -70,6 +70,7 @@ def test_table_names_every_figure(quick_run: QuickRun) -> None:
         "5 exit",
         "6 import",
         "7 scaling",
+        "8 stdlib logging",
         "targets",
     ]
     missing = [label for label in labels if label not in quick_run.stdout]
@@ -109,6 +110,10 @@ def test_json_has_every_figure_as_a_number(quick_run: QuickRun) -> None:
         "exit up": f["exit"]["up_overhead_ms"],
         "exit down": f["exit"]["down_overhead_ms"],
         "import": f["import"]["loguru_vlogs_ms"],
+        "stdlib VLogsHandler us": f["stdlib"]["vlogs_us"],
+        "stdlib no-op handler us": f["stdlib"]["noop_us"],
+        "stdlib VLogsHandler cpu us": f["stdlib"]["vlogs_cpu_us"],
+        "stdlib VLogsHandler rps": f["stdlib"]["vlogs_throughput"]["rps"],
     }
     assert {} == {name: v for name, v in values.items() if not _number(v)}
 
@@ -141,17 +146,28 @@ def test_throughput_runs_deliver_every_record(quick_run: QuickRun) -> None:
         if f[key].get(name) is not None
         for run in [f[key][name]]
     }
+    for name in ("vlogs_throughput", "victorialogs_handler_throughput"):
+        if f["stdlib"].get(name) is not None:
+            runs[f"stdlib/{name}"] = f["stdlib"][name]
     assert {} == {name: run for name, run in runs.items() if run["complete"] is not True}
 
 
 def test_handler_comparison_present_or_explained(quick_run: QuickRun) -> None:
     """With victorialogs-handler installed its ratio is a number; without it the JSON says why."""
     throughput = quick_run.result["figures"]["throughput"]
+    stdlib = quick_run.result["figures"]["stdlib"]
     if importlib.util.find_spec("vlogs_handler") is not None:
         assert _number(throughput["ratio_vs_handler"])
         assert _number(throughput["ratio_vs_handler_via_loguru"])
+        for key in (
+            "caller_ratio_vs_handler",
+            "cpu_ratio_vs_handler",
+            "throughput_ratio_vs_handler",
+        ):
+            assert _number(stdlib[key]), key
     else:
         assert throughput["skipped"].startswith("victorialogs-handler is not installed")
+        assert stdlib["skipped"].startswith("victorialogs-handler is not installed")
 
 
 def test_targets_list_each_goal_of_the_issue(quick_run: QuickRun) -> None:

@@ -61,6 +61,7 @@ def test_every_example_is_smoke_tested() -> None:
         "asyncio_service",
         "fastapi_middleware",
         "stdlib_intercept",
+        "stdlib_handler",
         "cluster",
         "spool",
         "gunicorn_style",
@@ -145,6 +146,21 @@ def test_stdlib_intercept(server: FakeVictoriaLogs) -> None:
     assert 3 == len(from_stdlib)
     (failed,) = [r for r in rows if r["_msg"] == "charge failed"]
     assert ("ERROR", "TimeoutError") == (failed["level"], failed["exception.type"])
+
+
+def test_stdlib_handler(server: FakeVictoriaLogs) -> None:
+    """dictConfig with VLogsHandler: the two records at or above its level, with their fields."""
+    result, _ = run_example("stdlib_handler", "--url", server.url)
+    assert result.stdout.endswith("sent 2 records, dropped 0\n")
+    rows = {r["_msg"]: r for r in rows_of(server, "example-stdlib-handler")}
+    assert {"order 1017 paid", "payment failed"} == set(rows)
+    assert ("42", "app.orders", "dev") == (
+        rows["order 1017 paid"]["user_id"],
+        rows["order 1017 paid"]["logger"],
+        rows["order 1017 paid"]["env"],
+    )
+    failed = rows["payment failed"]
+    assert ("KeyError", "req-7f3a") == (failed["exception.type"], failed["request_id"])
 
 
 def test_cluster_spreads_over_every_endpoint(server: FakeVictoriaLogs) -> None:

@@ -24,7 +24,8 @@ def run_python(code: str) -> None:
 
 
 def test_importing_the_package_loads_no_http_stack_and_installs_nothing() -> None:
-    """`import loguru_vlogs`: no urllib3, no thread, no exit hook, no logging filter."""
+    """`import loguru_vlogs`: no urllib3, no OpenTelemetry, no thread, no exit hook, no
+    logging filter."""
     run_python(
         """
         import atexit, logging, sys, threading
@@ -32,6 +33,7 @@ def test_importing_the_package_loads_no_http_stack_and_installs_nothing() -> Non
         hooks = atexit._ncallbacks()
         import loguru_vlogs
         assert "urllib3" not in sys.modules
+        assert not [m for m in sys.modules if m.startswith("opentelemetry")]
         assert [m for m in sys.modules if m.startswith("loguru_vlogs.")] == ["loguru_vlogs._version"]
         assert hooks == atexit._ncallbacks()
         assert [threading.main_thread()] == threading.enumerate()
@@ -41,17 +43,21 @@ def test_importing_the_package_loads_no_http_stack_and_installs_nothing() -> Non
 
 
 def test_exit_and_fork_hooks_arrive_with_the_first_sink() -> None:
-    """Importing VLogsSink registers nothing; the first sink registers the exit hook, once."""
+    """Importing VLogsSink / VLogsHandler registers nothing; the first sink or handler registers
+    the exit hook, once; none imports the HTTP stack before it sends."""
     run_python(
         """
-        import atexit, multiprocessing.util  # the latter registers its own exit hook
+        import atexit, multiprocessing.util, sys  # the latter registers its own exit hook
         import loguru
         hooks = atexit._ncallbacks()
-        from loguru_vlogs import VLogsSink
+        from loguru_vlogs import VLogsHandler, VLogsSink, trace_patcher
         assert hooks == atexit._ncallbacks()
+        assert not [m for m in sys.modules if m.startswith("opentelemetry")]
         VLogsSink("http://127.0.0.1:9")
         VLogsSink("http://127.0.0.1:9")
+        VLogsHandler("http://127.0.0.1:9")
         assert hooks + 1 == atexit._ncallbacks()
+        assert "urllib3" not in sys.modules
         """
     )
 

@@ -4,12 +4,14 @@ line and the docs' option tables all agree with it."""
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from loguru_vlogs import VLogsSink
+from loguru_vlogs import VLogsHandler, VLogsSink
 from loguru_vlogs._config import naming
 from loguru_vlogs._env import VARIABLES
 from loguru_vlogs._options import (
@@ -25,18 +27,32 @@ from loguru_vlogs.cli import build_parser, main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_the_signature_has_the_tables_names_order_and_defaults() -> None:
-    """VLogsSink(url, *, ...) spells out exactly the table's options and defaults."""
-    params = inspect.signature(VLogsSink).parameters.values()
+@pytest.mark.parametrize("front", [VLogsSink, VLogsHandler], ids=lambda f: f.__name__)
+def test_the_signature_has_the_tables_names_order_and_defaults(front: type) -> None:
+    """VLogsSink(url, *, ...) and VLogsHandler(url, *, ..., level) spell out exactly the
+    table's options and defaults (the handler's level is logging's own)."""
+    params = inspect.signature(front).parameters.values()
     signature = [
-        (p.name, REQUIRED if p.default is inspect.Parameter.empty else p.default) for p in params
+        (p.name, REQUIRED if p.default is inspect.Parameter.empty else p.default)
+        for p in params
+        if p.name != "level" or front is not VLogsHandler
     ]
     assert [(o.name, o.default) for o in OPTIONS] == signature
 
 
+def test_the_fronts_annotate_every_option_alike() -> None:
+    """The same type for each option in both signatures (one table, two fronts)."""
+    sink = inspect.signature(VLogsSink).parameters
+    handler = inspect.signature(VLogsHandler).parameters
+    assert {n: p.annotation for n, p in sink.items()} == {
+        n: p.annotation for n, p in handler.items() if n != "level"
+    }
+
+
 def test_every_option_but_auth_has_its_own_variable() -> None:
-    """VLOGS_ + NAME, read by the table's parser (auth: VLOGS_USERNAME/VLOGS_PASSWORD)."""
-    expected = [(o.variable, o.name) for o in OPTIONS if o.name != "auth"]
+    """VLOGS_ + NAME, read by the table's parser (auth: VLOGS_USERNAME/VLOGS_PASSWORD; the
+    on_drop callable has none)."""
+    expected = [(o.variable, o.name) for o in OPTIONS if o.name not in ("auth", "on_drop")]
     assert expected == [(v.name, v.argument) for v in VARIABLES]
 
 
@@ -84,16 +100,28 @@ def test_every_option_is_checked_by_its_own_check(option: Option) -> None:
         build_settings(**kwargs)
 
 
-def test_the_sink_keeps_the_settings_the_table_builds() -> None:
-    """VLogsSink(...) and build_settings(...) agree on every setting (one path)."""
+@pytest.mark.parametrize("front", [VLogsSink, VLogsHandler], ids=lambda f: f.__name__)
+def test_the_front_keeps_the_settings_the_table_builds(front: Any) -> None:
+    """VLogsSink(...), VLogsHandler(...) and build_settings(...) agree on every setting."""
     options = {"batch_size": 10, "time_window": (60, 0), "max_message_bytes": 1024}
-    sink = VLogsSink("http://127.0.0.1:9", **options)  # type: ignore[arg-type]
+    made = front("http://127.0.0.1:9", **options)
     try:
         expected = build_settings("http://127.0.0.1:9", **options)
-        assert expected == sink.settings
-        assert (60.0, 0.0) == sink.settings.time_window
+        assert expected == made.settings
+        assert (60.0, 0.0) == made.settings.time_window
     finally:
-        sink.stop()
+        made.close()
+
+
+@pytest.mark.parametrize("option", OPTIONS, ids=lambda o: o.name)
+def test_the_handler_checks_every_option_as_the_sink_does(option: Option) -> None:
+    """The same wrong value fails both fronts with the same message."""
+    kwargs: dict[str, Any] = {option.name: object()}
+    url = kwargs.pop("url", "http://127.0.0.1:9")
+    with pytest.raises((TypeError, ValueError)) as sink_error:
+        VLogsSink(url, **kwargs)
+    with pytest.raises(type(sink_error.value), match=f"^{re.escape(str(sink_error.value))}$"):
+        VLogsHandler(url, **kwargs)
 
 
 def test_each_flags_help_gives_the_tables_variable_and_default() -> None:

@@ -44,10 +44,15 @@ def test_the_code_passes_its_own_checks(command: tuple[str, ...]) -> None:
 
 
 def test_public_names_are_exactly_the_documented_ones() -> None:
-    """`loguru_vlogs.__all__` is the public API: the sink and the version."""
+    """`loguru_vlogs.__all__` is the public API: the sink, the handler, the trace patcher and
+    the version, each of them there."""
     import loguru_vlogs
 
-    assert ["VLogsSink", "__version__"] == sorted(loguru_vlogs.__all__)
+    assert ["VLogsHandler", "VLogsSink", "__version__", "trace_patcher"] == sorted(
+        loguru_vlogs.__all__
+    )
+    for name in loguru_vlogs.__all__:
+        assert getattr(loguru_vlogs, name) is not None
 
 
 def option_rows(path: Path, heading: str) -> dict[str, list[str]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import hashlib
+import logging
 import time
 from typing import Any
 
@@ -13,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from loguru_vlogs._record import RecordEncoder, _exception_fields
+from loguru_vlogs._logrecord import STANDARD_ATTRIBUTES as LOG_RECORD_ATTRIBUTES
+from loguru_vlogs._logrecord import LogRecordEncoder
+from loguru_vlogs._record import RecordEncoder, exception_fields
 
 from .corpus.record_checks import (
     assert_within_limits,
@@ -40,6 +43,11 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 STATIC = {"service": "api", "host": "web-1"}
+TRACE = {
+    "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+    "span_id": "00f067aa0ba902b7",
+    "trace_flags": 1,
+}
 
 
 @pytest.mark.slow
@@ -142,6 +150,7 @@ moments = st.builds(
     moment=moments,
     static=st.sampled_from([STATIC, {}, {"run": {"id": 7, "tags": ["a"]}}]),
     window=st.sampled_from([(7 * 86400.0, 2 * 86400.0), None, (3600.0, 60.0)]),
+    trace=st.sampled_from([None, TRACE, {"trace_id": "0" * 32}]),
 )
 def test_fast_path_agrees_with_the_careful_path(
     extra: dict[str, Any],
@@ -150,18 +159,85 @@ def test_fast_path_agrees_with_the_careful_path(
     moment: dt.datetime,
     static: dict[str, Any],
     window: tuple[float, float] | None,
+    trace: dict[str, object] | None,
 ) -> None:
-    """Whatever the fast path accepts, the careful path renders to the very same bytes."""
+    """Whatever the fast path accepts, the careful path renders to the very same bytes
+    (trace fields included: after the extras, the record's own keys winning)."""
     record, text = make_record(message, extra, exc)
     record["time"] = moment
     encoder = RecordEncoder(static_fields=static, time_window=window)
-    exc_fields = _exception_fields(record, text)
+    exc_fields = exception_fields(record, text)
     for _attempt in range(2):  # the second time from the fast path's caches
         try:
-            fast = encoder._encode_fast(record, exc_fields)
+            fast = encoder._encode_fast(record, exc_fields, trace)
         except (TypeError, orjson.JSONEncodeError):  # refused by orjson: encode() goes careful
             fast = None
         event("fast path" if fast is not None else "careful path only")
         if fast is not None:
-            assert encoder._encode_careful(record, exc_fields, 64) == fast
+            assert encoder._encode_careful(record, exc_fields, 64, trace) == fast
             assert_within_limits(fast)
+
+
+def log_record(
+    message: str,
+    extra: dict[str, Any],
+    exc: tuple[BaseException, bool] | None,
+    created: float,
+    task: str | None,
+    stack: str | None,
+) -> logging.LogRecord:
+    """A LogRecord as logging makes it, with ``extra`` set as ``Logger.makeRecord`` does."""
+    exc_info = None if exc is None else (type(exc[0]), exc[0], exc[0].__traceback__)
+    record = logging.LogRecord(
+        "app.orders", logging.WARNING, "/srv/app/orders.py", 42, message, None, exc_info, "pay"
+    )
+    record.created = created
+    record.taskName = task
+    record.stack_info = stack
+    for key, value in extra.items():
+        record.__dict__[key] = value
+    return record
+
+
+@settings(SETTINGS, max_examples=100)
+@given(
+    extra=st.dictionaries(clean_keys, plain_values, max_size=8).filter(
+        lambda d: not set(d) & LOG_RECORD_ATTRIBUTES
+    ),
+    message=text,
+    exc=exceptions,
+    seconds=st.integers(-60, 60) | st.integers(-8 * 86400, 3 * 86400),
+    micro=st.sampled_from([0, 1, 999_999]) | st.integers(0, 999_999),
+    task=st.sampled_from([None, "Task-3"]),
+    stack=st.sampled_from([None, "Stack (most recent call last):\n  File ..."]),
+    trace=st.sampled_from([None, TRACE]),
+)
+def test_the_log_record_fast_path_agrees_with_the_careful_path(
+    extra: dict[str, Any],
+    message: str,
+    exc: tuple[BaseException, bool] | None,
+    seconds: int,
+    micro: int,
+    task: str | None,
+    stack: str | None,
+    trace: dict[str, object] | None,
+) -> None:
+    """The stdlib handler's own fast path gives the bytes the careful path gives for the same
+    record (its loguru-shaped view), inside every limit."""
+    created = float(int(time.time()) + seconds) + micro / 1e6
+    record = log_record(message, extra, exc, created, task, stack)
+    encoder = LogRecordEncoder(static_fields=STATIC)
+    exc_fields = exception_fields({"exception": record.exc_info}, None) if exc else None
+    own = {k: v for k, v in vars(record).items() if k not in LOG_RECORD_ATTRIBUTES}
+    for _attempt in range(2):
+        try:
+            fast = encoder._encode_fast_record(record, message, own, exc_fields, trace)
+        except (TypeError, orjson.JSONEncodeError):
+            fast = None
+        event("fast path" if fast is not None else "careful path only")
+        line = encoder.encode_record(record, message, trace)
+        if fast is not None:
+            assert fast == line
+            view = encoder._view(record, message, own)
+            assert encoder.encode_careful(view, exc_fields, trace) == fast
+        assert_within_limits(line)

@@ -7,6 +7,7 @@ import inspect
 import logging
 import pickle
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -312,7 +313,7 @@ def test_records_written_on_the_worker_thread_are_refused_and_counted(
         def close(self) -> None:
             real.close()
 
-    sink._worker._transport_factory = Recursing
+    sink._engine.worker._transport_factory = Recursing
     sink("hello")
     assert sink.drain(timeout=5)
     assert {"recursion": 1} == sink.stats()["dropped"]
@@ -345,3 +346,26 @@ def test_lines_are_valid_json_with_the_schema(server: FakeVictoriaLogs) -> None:
         "line",
         "file",
     } <= set(obj)
+
+
+def test_a_thread_reusing_a_stopped_workers_id_is_not_refused(server: FakeVictoriaLogs) -> None:
+    """Thread ids are reused: after close() ended the worker, a new thread that happens to get
+    its id (loguru's enqueue thread after a remove()/add(), say) writes as any thread does."""
+    sink = quiet_sink(server.url)
+    sink.write("first")
+    assert sink.drain(timeout=5)
+    old_ident = sink._engine.worker.ident
+    sink.close()
+    assert wait_for(lambda: old_ident not in {t.ident for t in threading.enumerate()}, timeout=5)
+    for _attempt in range(100):
+        thread = threading.Thread(target=lambda: sink.write("from a reused id"))
+        thread.start()
+        reused = thread.ident == old_ident
+        thread.join()
+        if reused:
+            break
+    else:
+        pytest.skip("no thread got the stopped worker's id")
+    assert sink.drain(timeout=5)
+    assert {} == sink.stats()["dropped"]
+    assert "from a reused id" in [r["_msg"] for r in server.rows()]

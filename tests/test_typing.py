@@ -28,6 +28,18 @@ USER_CODE = """
     logger.add(sink)
     sent: int = sink.stats()["sent"]
     last: str | None = sink.stats()["last_error"]
+
+    import logging
+    from loguru_vlogs import VLogsHandler, trace_patcher
+
+    def count(reason: str, n: int) -> None: ...
+
+    handler = VLogsHandler(
+        ["http://a:9428", "http://b:9428"], overflow="drop_newest", level="INFO", on_drop=count
+    )
+    logging.getLogger().addHandler(handler)
+    dropped: int = handler.stats()["dropped_total"]
+    logger.configure(patcher=trace_patcher)
 """
 
 
