@@ -169,6 +169,17 @@ def test_sigterm_delivers_every_record_and_the_process_dies_by_sigterm(
     assert 999 == stored(vlogs_server, run_id, 999)
 
 
+def test_the_stdlib_handler_flushes_on_sigterm_too(
+    vlogs_server: Any, scenario: Any, run_id: str
+) -> None:
+    """VLogsHandler runs on the same engine: 999 records, SIGTERM, 999 stored, death by SIGTERM."""
+    proc = scenario("stdlib_handler", vlogs_server.url, run_id=run_id, n=999)
+    ended = signal_when_ready(proc, signal.SIGTERM, timeout=30)
+    assert -signal.SIGTERM == ended.returncode, ended.stderr
+    assert ended.elapsed < 5.0 + SLACK
+    assert 999 == stored(vlogs_server, run_id, 999)
+
+
 def test_with_the_option_off_sigterm_kills_at_once_and_nothing_is_sent(
     vlogs_server: Any, scenario: Any, run_id: str
 ) -> None:

@@ -80,6 +80,21 @@ def wait_for_signal(
     ready_and_wait(how)
 
 
+def stdlib_handler(url: str, run_id: str, n: int) -> None:
+    """VLogsHandler on stdlib logging (no loguru sink): the same SIGTERM handling."""
+    import logging
+
+    from loguru_vlogs import VLogsHandler
+
+    handler = VLogsHandler(url, fields={"run_id": run_id}, flush_interval=60.0, timeout=1.0)
+    std = logging.getLogger("signals.stdlib")
+    std.addHandler(handler)
+    std.setLevel(logging.INFO)
+    for i in range(n):
+        std.info("record %s", i, extra={"who": "stdlib", "i": i})
+    ready_and_wait("sleep")
+
+
 def app_handler_first(url: str, run_id: str, n: int) -> None:
     """The application's SIGTERM handler (``sys.exit(0)``) is installed before the sink."""
 
@@ -174,6 +189,7 @@ def pool(url: str, run_id: str, method: str, kind: str) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[..., Any]] = {
     "wait_for_signal": wait_for_signal,
     "app_handler_first": app_handler_first,
+    "stdlib_handler": stdlib_handler,
     "framework_later": framework_later,
     "sighup_recipe": sighup_recipe,
     "sink_in_a_thread": sink_in_a_thread,
