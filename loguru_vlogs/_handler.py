@@ -19,6 +19,20 @@ from ._trace import Reader, reader
 __all__ = ["VLogsHandler"]
 
 
+def _check_level(level: object) -> None:
+    """What ``logging.Handler(level)`` accepts: a number or a registered level name."""
+    if isinstance(level, bool) or not isinstance(level, (int, str)):
+        raise TypeError(
+            f"Invalid level: it should be an int or a level name, not {type(level).__name__}"
+        )
+    # getLevelName() maps a registered name to its number (and anything else to a text).
+    if isinstance(level, str) and not isinstance(logging.getLevelName(level), int):
+        # The type is right (a str); its value is not a level: ValueError, as logging raises.
+        raise ValueError(  # noqa: TRY004
+            f"Invalid level: it should be a registered level name, not: {level!r}"
+        )
+
+
 class _MessageOnly(logging.Formatter):
     """The handler's own formatter: ``_msg`` is the message alone.
 
@@ -83,14 +97,16 @@ class VLogsHandler(logging.Handler):
         level: int | str = logging.NOTSET,
     ) -> None:
         options = {k: v for k, v in locals().items() if k not in ("self", "__class__", "level")}
-        # Checked before logging.Handler registers the handler: a wrong option leaves nothing.
+        # Everything is checked and started before logging.Handler registers the handler (for
+        # logging.shutdown() at exit): a wrong option or spool leaves nothing half-made there.
+        _check_level(level)
         engine = Engine(options, front="handler")
         encoder = LogRecordEncoder(**encoder_options(engine.settings))
+        engine.start(encoder.repairs)
         super().__init__(level)
         self._message_only = _MessageOnly()
         self.setFormatter(self._message_only)
         self._encoder = encoder
-        engine.start(encoder.repairs)
         self._engine = engine
         #: the checked options (docs/options.md)
         self.settings = engine.settings

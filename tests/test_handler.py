@@ -21,10 +21,18 @@ from .test_sink import closed_port_url
 SERVER_FIELDS = {"_time", "_stream", "_stream_id"}
 
 
-@pytest.fixture
-def server() -> Iterator[FakeVictoriaLogs]:
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[FakeVictoriaLogs]:
     with FakeVictoriaLogs() as fake:
         yield fake
+
+
+@pytest.fixture
+def server(shared_server: FakeVictoriaLogs) -> FakeVictoriaLogs:
+    """One receiver for the module (stopping one costs 50 ms), emptied for each test."""
+    shared_server.clear()
+    shared_server.clear_faults()
+    return shared_server
 
 
 @pytest.fixture
@@ -418,3 +426,30 @@ def test_logging_shutdown_while_the_worker_logs_into_the_handler_does_not_stall(
         root.removeHandler(handler)
     assert ["before shutdown"] == [row["_msg"] for row in server.rows()]
     assert {"recursion": 1} == handler.stats()["dropped"]
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (
+            {"level": "LOUD"},
+            ValueError,
+            r"^Invalid level: it should be a registered level name, not: 'LOUD'$",
+        ),
+        (
+            {"level": 1.5},
+            TypeError,
+            r"^Invalid level: it should be an int or a level name, not float$",
+        ),
+        ({"spool_dir": "/proc/no/spool/here"}, ValueError, r"^Invalid spool_dir: "),
+    ],
+)
+def test_a_handler_that_cannot_be_made_is_never_registered(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """A wrong level or a spool that cannot open raises before logging knows the handler
+    (logging.shutdown() at exit never meets a half-made one)."""
+    before = len(logging._handlerList)  # type: ignore[attr-defined]
+    with pytest.raises(error, match=message):
+        VLogsHandler("http://127.0.0.1:9", **options)
+    assert before == len(logging._handlerList)  # type: ignore[attr-defined]

@@ -199,7 +199,7 @@ def log_record(
     return record
 
 
-@settings(SETTINGS, max_examples=100)
+@settings(SETTINGS, max_examples=60)
 @given(
     extra=st.dictionaries(clean_keys, plain_values, max_size=8).filter(
         lambda d: not set(d) & LOG_RECORD_ATTRIBUTES

@@ -34,10 +34,18 @@ def by_message(server: FakeVictoriaLogs) -> dict[str, dict[str, str]]:
     return {row["_msg"]: row for row in server.rows()}
 
 
-@pytest.fixture
-def server() -> Iterator[FakeVictoriaLogs]:
+@pytest.fixture(scope="module")
+def shared_server() -> Iterator[FakeVictoriaLogs]:
     with FakeVictoriaLogs() as fake:
         yield fake
+
+
+@pytest.fixture
+def server(shared_server: FakeVictoriaLogs) -> FakeVictoriaLogs:
+    """One receiver for the module (stopping one costs 50 ms), emptied for each test."""
+    shared_server.clear()
+    shared_server.clear_faults()
+    return shared_server
 
 
 @pytest.fixture(params=["direct", "enqueue"])
