@@ -50,6 +50,8 @@ class Deadline:
         self._thread: threading.Thread | None = None
         #: when the thread wakes up next (it is told of an earlier deadline only)
         self._wake_at = math.inf
+        #: stop() was called: the thread ends
+        self._stopped = False
 
     def arm(self, deadline: float) -> bool:
         """Watch the next request until ``deadline``; False when no thread can run (exit)."""
@@ -63,6 +65,7 @@ class Deadline:
                 except RuntimeError:  # interpreter shutdown: per-operation timeouts only
                     return False
                 self._thread = thread
+            self._stopped = False
             self._deadline = deadline
             self._connection = None
             self._fired = False
@@ -77,6 +80,13 @@ class Deadline:
         """The connection the armed request uses."""
         with self._cond:
             self._connection = connection
+
+    def stop(self) -> None:
+        """End the thread (the transport is closed); a later arm() starts another."""
+        with self._cond:
+            self._stopped = True
+            self._deadline = None
+            self._cond.notify()
 
     def disarm(self) -> bool:
         """Stop watching; True when the deadline ended the request."""
@@ -93,6 +103,10 @@ class Deadline:
             while True:
                 deadline = self._deadline
                 now = time.monotonic()
+                if self._stopped:
+                    self._thread = None
+                    self._wake_at = math.inf
+                    return
                 if deadline is None:
                     self._wake_at = now + _IDLE_EXIT
                     if not self._cond.wait(_IDLE_EXIT) and self._deadline is None:
@@ -212,6 +226,7 @@ class Urllib3Transport:
 
     def close(self) -> None:
         self._pool.clear()
+        self._deadline.stop()
 
 
 def _quiet_insecure_warnings(settings: Settings) -> None:
@@ -230,7 +245,7 @@ def _quiet_insecure_warnings(settings: Settings) -> None:
         )
 
 
-_POOL_PREFIX = re.compile(r"^(?:HTTPS?Connection(?:Pool)?\([^)]*\)|<[^>]*>): ")
+_POOL_PREFIX = re.compile(r"^(?:\w*HTTPS?Connection(?:Pool)?\([^)]*\)|<[^>]*>): ")
 
 
 def _describe(exc: BaseException, endpoint: Endpoint, timeout: float) -> str:

@@ -108,7 +108,14 @@ def pids_of(server: FakeVictoriaLogs, prefix: str) -> set[int]:
 # -- 1 & 4. enqueue=True ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("context", [pytest.param(None, id="default"), "spawn", "forkserver"])
+@pytest.mark.parametrize(
+    "context",
+    [
+        pytest.param(None, id="default"),
+        pytest.param("spawn", marks=pytest.mark.slow),
+        pytest.param("forkserver", marks=pytest.mark.slow),
+    ],
+)
 def test_enqueue_children_records_arrive_once_through_the_parents_sink(
     server: FakeVictoriaLogs, context: str | None
 ) -> None:
@@ -175,6 +182,7 @@ def test_a_fork_while_the_parent_is_in_a_send_does_not_deadlock_the_child(
 # -- 3 & 4. no enqueue, spawn / forkserver ------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["spawn", "forkserver"])
 def test_spawned_children_send_from_the_pickled_sink_and_flush_at_exit(
     server: FakeVictoriaLogs, method: str
@@ -289,6 +297,7 @@ class CountingReceiver:
         self._server.server_close()
 
 
+@pytest.mark.slow
 def test_a_thread_logging_flat_out_does_not_starve_the_worker() -> None:
     """A loop logging flat out with 1 % exceptions: formatting a traceback, loguru stats the
     source file, releasing the GIL for an instant, and CPython hands it straight back to the

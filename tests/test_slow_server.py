@@ -26,6 +26,10 @@ from loguru_vlogs import VLogsSink
 from .helpers import subprocess_env, wait_for
 from .proxy import FaultProxy
 
+#: Each test waits on timeouts and retries of a second or so: the whole suite runs them, the
+#: fast lane (-m "not slow") does not.
+pytestmark = pytest.mark.slow
+
 #: Hang guard for waits on events that come within a second or two.
 GUARD = 15.0
 
@@ -144,7 +148,6 @@ print(f"complete {{time.monotonic() - started:.3f}}", flush=True)
 """
 
 
-@pytest.mark.slow
 @pytest.mark.subprocess
 def test_with_only_a_trickling_endpoint_complete_and_exit_are_bounded(
     trickle: FaultProxy, tmp_path: Path
@@ -224,7 +227,6 @@ def test_a_late_success_is_counted_as_sent_not_lost(vlogs_server: Any, vlogs_run
 # -- a failing spool never makes things worse -----------------------------------------------------
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fault", ["disk_full", "read_only"])
 def test_a_spool_that_cannot_write_loses_nothing_memory_can_hold(
     fault: str,
@@ -318,7 +320,7 @@ def test_the_accounting_identity_holds_at_every_sampled_stats_call(
             stop.set()
             sampler.join(5)
             logger.remove()
-        assert samples > 100
+        assert samples > 20  # one every 2 ms at most, for as long as the scenario runs
         assert [] == broken[:3]
         stats = sink.stats()
         assert 0 == unaccounted(stats)

@@ -179,9 +179,11 @@ def test_a_batch_the_spool_cannot_take_stays_in_memory_and_is_delivered(
     assert wait_for(refused, timeout=GUARD)
     assert "they stay in memory" in err
     log_numbered(range(4, 6))
-    assert wait_for(lambda: memory(sink.stats()) == 3, timeout=GUARD)
+    # The huge record stays in memory; 4 and 5 wait there too, or are spooled once the
+    # spool's 5 s rest is over: either way nothing is dropped.
     during = sink.stats()
-    assert ({}, 3) == (during["dropped"], during["spooled"])
+    assert memory(during) >= 1
+    assert ({}, 6) == (during["dropped"], during["received"])
     assert 0 == unaccounted(during), during
     fake_vlogs.read_only = False
     assert sink.drain(timeout=GUARD)
