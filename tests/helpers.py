@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -102,3 +103,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     root = Path(__file__).resolve().parents[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("VLOGS_")}
     return {**env, "PYTHONPATH": str(root), **extra}
+
+
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (connection refused at once)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

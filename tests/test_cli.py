@@ -29,8 +29,7 @@ from loguru_vlogs import VLogsSink
 from loguru_vlogs.cli import main
 from loguru_vlogs.testing import FakeVictoriaLogs, free_port
 
-from .helpers import subprocess_env, wait_for
-from .test_sink import closed_port_url
+from .helpers import closed_port_url, subprocess_env, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("demo", "check", "ship", "spool", "serve")

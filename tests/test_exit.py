@@ -14,7 +14,7 @@ import pytest
 
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .test_sink import closed_port_url
+from .helpers import closed_port_url
 
 pytestmark = pytest.mark.subprocess
 

@@ -16,7 +16,7 @@ from loguru_vlogs import VLogsHandler, VLogsSink
 from loguru_vlogs._http import Urllib3Transport
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .test_sink import closed_port_url
+from .helpers import closed_port_url
 
 SERVER_FIELDS = {"_time", "_stream", "_stream_id"}
 

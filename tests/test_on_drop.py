@@ -17,8 +17,7 @@ from loguru_vlogs._diag import RateLimited
 from loguru_vlogs._drops import DropReporter
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import fast_sink, wait_for
-from .test_sink import closed_port_url
+from .helpers import closed_port_url, fast_sink, wait_for
 
 
 class Calls:

@@ -30,7 +30,7 @@ from loguru import logger
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .test_sink import closed_port_url
+from .helpers import closed_port_url
 
 pytestmark = pytest.mark.subprocess
 

@@ -6,7 +6,6 @@ Every test here was checked to fail when its promise is broken on purpose in the
 from __future__ import annotations
 
 import base64
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,18 +16,10 @@ from loguru import logger
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import fast_sink, wait_for
+from .helpers import closed_port_url, fast_sink, wait_for
 
 #: Seconds the tests let a failing batch be retried before the sink must give it up.
 MAX_ELAPSED = 0.5
-
-
-def closed_port_url() -> str:
-    """A loopback URL nobody listens on (connection refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 def diag_lines(err: str, needle: str) -> list[str]:

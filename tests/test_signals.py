@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import pytest
 
-from .test_sink import closed_port_url
+from .helpers import closed_port_url, subprocess_env
 
 pytestmark = [
     pytest.mark.subprocess,
@@ -37,11 +37,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SLACK = 1.0
 #: Longest a scenario may take to log and say READY (interpreter start included).
 START_TIMEOUT = 30.0
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, paths)), **extra}
 
 
 @dataclass

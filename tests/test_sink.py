@@ -6,7 +6,6 @@ import asyncio
 import inspect
 import logging
 import pickle
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,16 +19,8 @@ from loguru_vlogs import VLogsSink
 from loguru_vlogs._http import Urllib3Transport
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import wait_for
+from .helpers import closed_port_url, wait_for
 from .proc_scripts.run import InterceptHandler
-
-
-def closed_port_url() -> str:
-    """A loopback URL nobody listens on (connection refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

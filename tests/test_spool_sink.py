@@ -16,11 +16,10 @@ from loguru import logger
 from loguru_vlogs import VLogsSink
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import wait_for
+from .helpers import closed_port_url, wait_for
 from .proxy import FaultProxy
 from .test_delivery import assert_accounted, delivered, fast_sink, log_numbered, port_of
 from .test_exit import ROOT, run_script
-from .test_sink import closed_port_url
 
 
 @pytest.fixture
