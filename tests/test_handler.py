@@ -49,6 +49,22 @@ def std() -> Iterator[logging.Logger]:
     log.setLevel(logging.NOTSET)
 
 
+def make_chatty(handler: VLogsHandler) -> None:
+    """The handler's transport logs through stdlib logging on every send, on the worker
+    thread (as urllib3 does at DEBUG)."""
+    real = Urllib3Transport(handler.settings)
+
+    class Chatty:
+        def send(self, *args: Any) -> Any:
+            logging.getLogger("library").warning("sending a batch")
+            return real.send(*args)
+
+        def close(self) -> None:
+            real.close()
+
+    handler._engine.worker._transport_factory = Chatty
+
+
 def quiet_handler(url: str, **kwargs: Any) -> VLogsHandler:
     options: dict[str, Any] = {"flush_interval": 0.01, "warn_interval": 3600.0, **kwargs}
     return VLogsHandler(url, **options)
@@ -246,17 +262,7 @@ def test_records_made_on_the_worker_thread_are_never_shipped(
     root = logging.getLogger()
     saved = root.level
     handler = quiet_handler(server.url)
-    real = Urllib3Transport(handler.settings)
-
-    class Chatty:
-        def send(self, *args: Any) -> Any:
-            logging.getLogger("library").warning("sending a batch")
-            return real.send(*args)
-
-        def close(self) -> None:
-            real.close()
-
-    handler._engine.worker._transport_factory = Chatty
+    make_chatty(handler)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     try:
@@ -402,17 +408,7 @@ def test_logging_shutdown_while_the_worker_logs_into_the_handler_does_not_stall(
 
     root = logging.getLogger()
     handler = quiet_handler(server.url, flush_interval=60.0)
-    real = Urllib3Transport(handler.settings)
-
-    class Chatty:
-        def send(self, *args: Any) -> Any:
-            logging.getLogger("library").warning("sending a batch")
-            return real.send(*args)
-
-        def close(self) -> None:
-            real.close()
-
-    handler._engine.worker._transport_factory = Chatty
+    make_chatty(handler)
     root.addHandler(handler)
     try:
         logging.getLogger("app").warning("before shutdown")

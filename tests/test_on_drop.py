@@ -102,11 +102,9 @@ def test_what_the_callback_raises_goes_to_stderr(capfd: pytest.CaptureFixture[st
 # -- through a sink ----------------------------------------------------------------------------
 
 
-def test_drops_are_told_by_reason_and_add_up_to_stats() -> None:
-    """Server away, buffer of 5, drop_newest: every drop reaches on_drop, by reason, and the
-    totals equal stats()["dropped"] once the sink is closed (the last report)."""
-    calls = Calls()
-    sink = fast_sink(
+def overflowing_sink(calls: Calls) -> VLogsSink:
+    """Server away, room for 5 in memory and 5 in flight, drop_newest, drops told to calls."""
+    return fast_sink(
         closed_port_url(),
         buffer_size=5,
         batch_size=5,
@@ -114,6 +112,13 @@ def test_drops_are_told_by_reason_and_add_up_to_stats() -> None:
         warn_interval=3600.0,
         on_drop=calls,
     )
+
+
+def test_drops_are_told_by_reason_and_add_up_to_stats() -> None:
+    """Server away, buffer of 5, drop_newest: every drop reaches on_drop, by reason, and the
+    totals equal stats()["dropped"] once the sink is closed (the last report)."""
+    calls = Calls()
+    sink = overflowing_sink(calls)
     for i in range(20):
         sink.write(f"r{i}")
     sink.close(timeout=0.1)
@@ -127,14 +132,7 @@ def test_on_drop_runs_on_the_worker_thread_never_in_the_logging_call() -> None:
     """The first drops are told within moments, from the worker (the logging thread never
     runs the callback)."""
     calls = Calls()
-    sink = fast_sink(
-        closed_port_url(),
-        buffer_size=5,
-        batch_size=5,
-        overflow="drop_newest",
-        warn_interval=3600.0,
-        on_drop=calls,
-    )
+    sink = overflowing_sink(calls)
     try:
         for i in range(20):  # 5 in flight, 5 buffered, the rest dropped
             sink.write(f"r{i}")
