@@ -170,8 +170,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "batch_size",
         check=integer(minimum=1),
-        default=1000,
-        default_text="`1000`",
+        default=2000,
+        default_text="`2000`",
         unit="records",
         parse=parse_integer,
         form="records",

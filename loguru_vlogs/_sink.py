@@ -88,7 +88,7 @@ class VLogsSink:
         fields: Mapping[str, str | int | float | bool] | None = None,
         service: str | None = None,
         host: str | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 2000,
         batch_bytes: int = 1024 * 1024,
         flush_interval: float = 1.0,
         buffer_size: int = 100_000,

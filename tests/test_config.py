@@ -271,7 +271,7 @@ def test_tenant_and_auth_headers_are_built_from_options() -> None:
 def test_defaults_are_the_documented_ones() -> None:
     """The defaults match the README's option table."""
     s = make().settings
-    assert (s.batch_size, s.batch_bytes, s.flush_interval) == (1000, 1024 * 1024, 1.0)
+    assert (s.batch_size, s.batch_bytes, s.flush_interval) == (2000, 1024 * 1024, 1.0)
     assert (s.buffer_size, s.buffer_bytes, s.overflow) == (100_000, 64 * 1024 * 1024, "drop_oldest")
     assert (s.compression, s.compression_level, s.timeout, s.shutdown_timeout) == (
         "gzip",

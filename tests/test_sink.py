@@ -19,7 +19,7 @@ from loguru_vlogs import VLogsSink
 from loguru_vlogs._http import Urllib3Transport
 from loguru_vlogs.testing import FakeVictoriaLogs
 
-from .helpers import closed_port_url, wait_for
+from .helpers import FakeTransport, closed_port_url, wait_for
 from .proc_scripts.run import InterceptHandler
 
 
@@ -360,3 +360,36 @@ def test_a_thread_reusing_a_stopped_workers_id_is_not_refused(server: FakeVictor
     assert sink.drain(timeout=5)
     assert {} == sink.stats()["dropped"]
     assert "from a reused id" in [r["_msg"] for r in server.rows()]
+
+
+@pytest.mark.parametrize("enqueue", [False, True], ids=["direct", "enqueue"])
+def test_the_format_given_to_loguru_changes_no_row(enqueue: bool) -> None:
+    """README recommends ``format="{message}"`` (loguru's default format is work the sink never
+    reads): every line, exceptions included, is the same as with loguru's default format, also
+    with ``enqueue=True``, where the traceback is read back from loguru's formatted text."""
+    transports = {"default": FakeTransport(), "message": FakeTransport()}
+    sinks = {}
+    for name, transport in transports.items():
+        sink = quiet_sink("http://127.0.0.1:9", flush_interval=0.01)
+        sink._engine.worker._transport_factory = lambda transport=transport: transport
+        sinks[name] = sink
+    logger.add(sinks["default"], enqueue=enqueue)
+    logger.add(sinks["message"], enqueue=enqueue, format="{message}")
+    log = logger.bind(user_id=42, path="/api/orders")
+    log.info("order {} paid", 1017, amount=12.5)  # noqa: PLE1205 - loguru {} style
+    log.warning("with {braces} and a | pipe", braces="{}")
+    try:
+        raise ValueError("card declined")
+    except ValueError:
+        log.exception("payment failed for order {}", 1018)  # noqa: PLE1205 - loguru {} style
+    log.opt(exception=RuntimeError("no traceback")).error("a bare exception")
+    logger.complete()
+    for sink in sinks.values():
+        assert sink.drain(timeout=5)
+    default, message = (transports[name].lines() for name in ("default", "message"))
+    assert len(default) == 4
+    assert default == message
+    rows = [orjson.loads(line) for line in default]
+    assert rows[2]["exception.type"] == "ValueError"
+    assert 'raise ValueError("card declined")' in rows[2]["exception.traceback"]
+    assert rows[3]["exception.value"] == "no traceback"
