@@ -195,7 +195,7 @@ class Urllib3Transport:
 
     def _route(self, endpoint: Endpoint) -> tuple[urllib3.connectionpool.HTTPConnectionPool, str]:
         route = self._routes.get(endpoint.insert_url)
-        if route is None:
+        if route is None or route[0].pool is None:  # None: that pool was closed
             url = endpoint.insert_url + self._query
             pool = self._pool.connection_from_url(url)
             route = self._routes[endpoint.insert_url] = (

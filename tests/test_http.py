@@ -157,3 +157,22 @@ def test_each_endpoint_pool_is_found_once() -> None:
     finally:
         transport.close()
         server.close()
+
+
+def test_a_pool_the_manager_closed_is_found_afresh() -> None:
+    server = _Stalling(answer_all=True)
+    transport = Urllib3Transport(settings(server.url))
+    try:
+        first, _ = _send(transport, server.url, b"{}", 2.0)
+        assert getattr(first, "status", None) == 204
+        # A manager that closes the pools it evicts or clears (urllib3 1.26 did): the pool
+        # the transport found is closed under it.
+        pool = transport._pool.connection_from_url(server.url)
+        transport._pool.clear()
+        pool.close()
+        again, _ = _send(transport, server.url, b"{}", 2.0)
+        assert getattr(again, "status", None) == 204
+        assert server.requests == 2
+    finally:
+        transport.close()
+        server.close()
