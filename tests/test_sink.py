@@ -369,9 +369,9 @@ def test_a_thread_reusing_a_stopped_workers_id_is_not_refused(server: FakeVictor
 
 @pytest.mark.parametrize("enqueue", [False, True], ids=["direct", "enqueue"])
 def test_the_format_given_to_loguru_changes_no_row(enqueue: bool) -> None:
-    """README recommends ``format="{message}"`` (loguru's default format is work the sink does not
-    reads): every line, exceptions included, is the same as with loguru's default format, also
-    with ``enqueue=True``, where the traceback is read back from loguru's formatted text."""
+    """README recommends ``format="{message}"`` (it spares loguru its default format): every
+    line, exceptions included, is the same as with loguru's default format, also with
+    ``enqueue=True``, where the traceback is read back from loguru's formatted text."""
     transports = {"default": FakeTransport(), "message": FakeTransport()}
     sinks = {}
     for name, transport in transports.items():
