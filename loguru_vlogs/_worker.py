@@ -410,7 +410,10 @@ class Worker:
                 with self.buffer.cond:
                     self.counters["spool_retimed"] += moved
         verdict = self._attempts(body, entry.records, None)
-        if verdict is None:
+        if verdict is None or self._superseded():
+            # Left behind by stop() while sending: the entry stays in the spool for the
+            # thread that owns it now, which sends it again (a duplicate, never a loss)
+            # and counts it once.
             return
         try:
             spool.ack(entry)
@@ -426,6 +429,12 @@ class Worker:
                 self.buffer.count_drop("rejected", entry.records)
             self.spool_pending -= entry.records
         self._refresh_spool()
+
+    def _superseded(self) -> bool:
+        """This thread was left behind by stop(): a newer one does the work (cond NOT held)."""
+        generation = getattr(self._local, "generation", None)
+        with self.buffer.cond:
+            return generation is not None and generation != self._generation
 
     def _send(self, index: int, payload: bytes, timeout: float) -> Outcome:
         transport = self._transport

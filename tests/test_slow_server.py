@@ -224,6 +224,46 @@ def test_a_late_success_is_counted_as_sent_not_lost(vlogs_server: Any, vlogs_run
             logger.remove()
 
 
+def test_a_spooled_batch_answered_after_close_is_counted_once(
+    vlogs_server: Any, vlogs_run_id: str, tmp_path: Path
+) -> None:
+    """close() leaves behind a thread whose request for a spooled batch is still under way;
+    the next records restart delivery, which sends that batch again (a duplicate, as
+    documented). When the old request's success arrives after all, the batch is not counted
+    sent twice (nor acknowledged by the thread left behind)."""
+    with FaultProxy(port_of(vlogs_server), mode="refuse", interval=1.5) as proxy:
+        sink = VLogsSink(
+            proxy.url,
+            spool_dir=tmp_path / "spool",
+            spool_threshold=1,
+            timeout=5.0,
+            shutdown_timeout=0.3,
+            flush_interval=0.05,
+            backoff_base=0.05,
+            backoff_max=0.1,
+            warn_interval=3600.0,
+        )
+        logger.add(sink)
+        try:
+            log_run(vlogs_run_id, 20)
+            assert wait_for(lambda: sink.stats()["spool_pending"] == 20, timeout=GUARD)
+            tried = proxy.connections
+            proxy.mode = "late"  # stored by the server, its answer held back 1.5 s
+            assert wait_for(lambda: proxy.connections > tried, timeout=GUARD)
+            time.sleep(0.3)  # the request reaches the server
+            sink.close(timeout=0.3)  # the request is left behind, its batch still spooled
+            proxy.mode = "pass"
+            log_run(vlogs_run_id, 1, start=20)
+            assert wait_for(lambda: sink.stats()["sent"] >= 21, timeout=GUARD)
+            time.sleep(1.5 + 0.5)  # the late answer arrives (to the thread left behind)
+            stats = sink.stats()
+            assert 21 == stats["sent"], stats
+            assert (0, 0) == (stats["spool_pending"], unaccounted(stats)), stats
+            assert set(range(21)) == set(stored(vlogs_server, vlogs_run_id, 21))
+        finally:
+            logger.remove()
+
+
 # -- a failing spool never makes things worse -----------------------------------------------------
 
 
