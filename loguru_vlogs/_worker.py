@@ -270,7 +270,7 @@ class Worker:
 
     def _loop(self, *, inline: bool, generation: int | None = None) -> None:
         while True:
-            if generation is not None and generation != self._generation:
+            if self._stale(generation):
                 return  # left behind by stop(); a newer thread does the work now
             if self.spool_pending and self.spool is not None and not self._past_deadline():
                 # Spooled records are older than anything in memory: they go first.
@@ -321,7 +321,7 @@ class Worker:
         buffer = self.buffer
         with buffer.cond:
             while True:
-                if generation is not None and generation != self._generation:
+                if self._stale(generation):
                     return None
                 if self._inflight is not None:
                     # A thread that died mid-send left its batch behind: stop() counts it.
@@ -430,11 +430,16 @@ class Worker:
             self.spool_pending -= entry.records
         self._refresh_spool()
 
+    def _stale(self, generation: int | None) -> bool:
+        """A worker thread of ``generation`` was left behind by stop(): a newer one does the
+        work (None: inline, never stale)."""
+        return generation is not None and generation != self._generation
+
     def _superseded(self) -> bool:
         """This thread was left behind by stop(): a newer one does the work (cond NOT held)."""
         generation = getattr(self._local, "generation", None)
         with self.buffer.cond:
-            return generation is not None and generation != self._generation
+            return self._stale(generation)
 
     def _send(self, index: int, payload: bytes, timeout: float) -> Outcome:
         transport = self._transport
@@ -460,7 +465,7 @@ class Worker:
             with cond:
                 if batch is not None and self._inflight is not batch:
                     return None  # abandoned by stop(): already counted
-                if generation is not None and generation != self._generation:
+                if self._stale(generation):
                     return None  # this thread was left behind: a newer one does the work
                 now = time.monotonic()
                 index, wait, picked = self._endpoints.pick(now)
